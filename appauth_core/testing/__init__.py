@@ -1,0 +1,22 @@
+"""Offline stand-ins for Entra ID, the managed-identity endpoints and Key Vault, for tests and demos.
+
+``AzureEmulator`` runs them on loopback ports with a CA made at start; the pytest plugin
+(``appauth_core.testing.pytest_plugin``, registered as an entry point) offers them as fixtures;
+``python -m appauth_core.testing --env-file FILE`` runs them in the foreground.
+"""
+
+from ._directory import AppRegistration, ClientCertificate, FederatedCredential, ManagedIdentity
+from ._faults import Fault
+from ._keyvault import SecretVersion, Vault
+from .emulator import AzureEmulator
+
+__all__ = [
+    "AppRegistration",
+    "AzureEmulator",
+    "ClientCertificate",
+    "Fault",
+    "FederatedCredential",
+    "ManagedIdentity",
+    "SecretVersion",
+    "Vault",
+]

@@ -1,0 +1,222 @@
+"""A small threaded HTTP(S) server for the stand-ins.
+
+Hand-written on :mod:`http.server` on purpose: the stand-ins run inside users' test processes with no
+dependency beyond trustme, listen on several loopback ports at once (one per vault, one per host type
+that needs its own scheme), and must control every byte of a reply (header casing, a body cut short
+under its Content-Length) for fault injection. A WSGI framework would hide exactly those wire details.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from ._faults import Fault, FaultInjector, RequestCounter
+
+logger = logging.getLogger("appauth_core.testing")
+
+LOOPBACK = "127.0.0.1"
+GARBAGE_BODY = b"\x00\xff<html><body>502 Bad Gateway</body>"
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    query: Mapping[str, str]
+    headers: Mapping[str, str]  # lower-case names
+    body: bytes
+    host: str  # the Host header, as the client addressed us
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+    def form(self) -> dict[str, str]:
+        return dict(parse_qsl(self.body.decode("utf-8", "replace"), keep_blank_values=True))
+
+    def json(self) -> Any:
+        return json.loads(self.body or b"null")
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    truncate: bool = False
+
+    @classmethod
+    def json(cls, status: int, payload: Any, headers: Mapping[str, str] | None = None) -> Response:
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        merged = {"Content-Type": "application/json; charset=utf-8", **(headers or {})}
+        return cls(status, body, merged)
+
+
+Handler = Callable[[Request], Response]
+Router = Callable[[Request], tuple[str, Handler]]
+"""Maps a request to (endpoint name for faults and counters, the handler that answers it)."""
+
+
+def _apply_fault(fault: Fault, request: Request, handler: Handler) -> Response:
+    if fault.delay:
+        time.sleep(fault.delay)
+    if fault.status is None:
+        response = handler(request)
+    elif isinstance(fault.body, (dict, list)):
+        response = Response.json(fault.status, fault.body)
+    else:
+        body = fault.body.encode() if isinstance(fault.body, str) else (fault.body or b"")
+        response = Response(fault.status, body)
+    response.headers.update(fault.headers)
+    if fault.garbage:
+        response.body = GARBAGE_BODY
+        response.headers["Content-Type"] = "application/json; charset=utf-8"
+    response.truncate = fault.truncate
+    return response
+
+
+class _RequestHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    timeout = 30  # idle keep-alive connections end instead of pinning a thread forever
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug("%s %s", self.server.name, format % args)
+
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks: list[bytes] = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    self.rfile.readline()
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _dispatch(self) -> None:
+        parts = urlsplit(self.path)
+        headers: dict[str, str] = {}
+        for name, value in self.headers.items():
+            key = name.lower()
+            headers[key] = f"{headers[key]}, {value}" if key in headers else value
+        request = Request(
+            method=self.command,
+            path=parts.path,
+            query=dict(parse_qsl(parts.query, keep_blank_values=True)),
+            headers=headers,
+            body=self._read_body(),
+            host=headers.get("host", f"{LOOPBACK}:{self.server.server_port}"),
+        )
+        endpoint, handler = self.server.router(request)
+        self.server.counters.add(endpoint)
+        fault = self.server.faults.take(endpoint)
+        try:
+            response = _apply_fault(fault, request, handler) if fault else handler(request)
+        except Exception:
+            logger.exception("stand-in %s failed on %s %s", endpoint, request.method, request.path)
+            response = Response.json(500, {"error": {"code": "InternalError", "message": "stand-in bug"}})
+        self._send(response)
+
+    def _send(self, response: Response) -> None:
+        self.send_response(response.status)
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        if response.truncate:
+            self.wfile.write(response.body[: len(response.body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if self.command != "HEAD":
+            self.wfile.write(response.body)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _dispatch
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(
+        self,
+        name: str,
+        router: Router,
+        faults: FaultInjector,
+        counters: RequestCounter,
+        ssl_context: ssl.SSLContext | None,
+        port: int,
+    ) -> None:
+        self.name = name
+        self.router = router
+        self.faults = faults
+        self.counters = counters
+        self.ssl_context = ssl_context
+        super().__init__((LOOPBACK, port), _RequestHandler)
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        # The TLS handshake runs here, on the connection's own thread, so one slow or broken client
+        # cannot stall the accept loop for everyone else.
+        if self.ssl_context is not None:
+            try:
+                request = self.ssl_context.wrap_socket(request, server_side=True)
+            except (ssl.SSLError, OSError) as exc:
+                logger.debug("%s: TLS handshake failed: %s", self.name, exc)
+                return
+        super().finish_request(request, client_address)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        logger.debug("%s: connection from %s ended with an error", self.name, client_address, exc_info=True)
+
+
+class Listener:
+    """One loopback port serving one stand-in, in a background thread."""
+
+    def __init__(
+        self,
+        name: str,
+        router: Router,
+        faults: FaultInjector,
+        counters: RequestCounter,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        port: int = 0,
+    ) -> None:
+        self._server = _Server(name, router, faults, counters, ssl_context, port)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name=f"appauth-{name}",
+            daemon=True,
+        )
+        self.scheme = "https" if ssl_context else "http"
+
+    @property
+    def port(self) -> int:
+        return self._server.server_port
+
+    @property
+    def url(self) -> str:
+        """Base URL with a trailing slash."""
+        return f"{self.scheme}://{LOOPBACK}:{self.port}/"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)

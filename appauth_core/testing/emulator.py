@@ -1,0 +1,365 @@
+"""The local Azure emulator: Entra ID, managed-identity endpoints and Key Vault on loopback ports.
+
+It replaces only what cannot run here, and speaks the services' own protocols so that msal,
+azure-identity, azure-keyvault-secrets, the Azure CLI and Azurite accept it unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from ._control import ControlStandIn
+from ._directory import AppRegistration, ClientCertificate, Directory, FederatedCredential, ManagedIdentity
+from ._entra import EntraStandIn
+from ._faults import FaultInjector, RequestCounter
+from ._http import Listener, Router
+from ._keyvault import ALL_PERMISSIONS, Vault
+from ._managed_identity import (
+    APP_SERVICE_PATH,
+    ARC_PREFIX,
+    CLOUD_SHELL_PATH,
+    IMDS_PATH,
+    ManagedIdentityStandIn,
+)
+from ._tls import EmulatorTLS
+from ._tokens import IssuedToken, TokenIssuer
+
+FEDERATION_AUDIENCE = "api://AzureADTokenExchange"
+
+# Variables that select a token source in msal / azure-identity / appauth; the environment fixture
+# clears the ones it does not set so a developer's own shell cannot leak into a test.
+SOURCE_SELECTING_VARIABLES = (
+    "IDENTITY_ENDPOINT",
+    "IDENTITY_HEADER",
+    "IDENTITY_SERVER_THUMBPRINT",
+    "IMDS_ENDPOINT",
+    "MSI_ENDPOINT",
+    "MSI_SECRET",
+    "AZURE_POD_IDENTITY_AUTHORITY_HOST",
+    "AZUREPS_HOST_ENVIRONMENT",
+    "AZURE_CLIENT_ID",
+    "AZURE_CLIENT_SECRET",
+    "AZURE_TENANT_ID",
+    "AZURE_CLIENT_CERTIFICATE_PATH",
+    "AZURE_FEDERATED_TOKEN_FILE",
+    "AZURE_AUTHORITY_HOST",
+    "AzureServicesAuthConnectionString",
+)
+
+
+class AzureEmulator:
+    """Start with ``with AzureEmulator() as emulator:`` (or ``start()`` / ``stop()``).
+
+    Out of the box it has one tenant, one service principal with a client secret (``app``), a
+    system-assigned and a user-assigned managed identity, and one vault (``vault``) that all of them may
+    read and write. Everything is generated per instance: no two emulators share a tenant or a secret.
+    """
+
+    def __init__(
+        self,
+        *,
+        tenant_id: str | None = None,
+        state_dir: str | os.PathLike[str] | None = None,
+        arc_key_dir: str | os.PathLike[str] | None = None,
+        token_lifetime: int = 3599,
+        vault_name: str = "local",
+    ) -> None:
+        self._owns_state_dir = state_dir is None
+        self.state_dir = Path(state_dir or tempfile.mkdtemp(prefix="appauth-emulator-"))
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.directory = Directory(tenant_id)
+        self.issuer = TokenIssuer(token_lifetime)
+        self.faults = FaultInjector()
+        self.counters = RequestCounter()
+        self.tls = EmulatorTLS(self.state_dir)
+        self.entra = EntraStandIn(self.directory, self.issuer)
+        self.managed_identity = ManagedIdentityStandIn(
+            self.directory, self.issuer, Path(arc_key_dir) if arc_key_dir else self.state_dir / "arc-tokens"
+        )
+        self.control = ControlStandIn(self)
+        self.app: AppRegistration = self.directory.register_app(
+            secret=secrets.token_urlsafe(32), display_name="appauth-emulator-app"
+        )
+        self.user_assigned_identity = self.directory.add_user_assigned_identity()
+        self.vaults: dict[str, Vault] = {}
+        self._vault_listeners: dict[str, Listener] = {}
+        self._listeners: dict[str, Listener] = {}
+        self._running = False
+        self.vault = self.add_vault(vault_name)
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    def start(self) -> AzureEmulator:
+        if self._running:
+            return self
+        self._listeners = {
+            "entra": self._listener("entra", self.entra.route, https=True),
+            "managed_identity": self._listener("managed_identity", self.managed_identity.route),
+            "service_fabric": self._listener(
+                "service_fabric", self.managed_identity.route_service_fabric, https=True
+            ),
+            "control": self._listener("control", self.control.route),
+        }
+        for listener in self._listeners.values():
+            listener.start()
+        self._running = True
+        for vault in self.vaults.values():
+            self._start_vault(vault)
+        return self
+
+    def stop(self) -> None:
+        for listener in [*self._vault_listeners.values(), *self._listeners.values()]:
+            listener.stop()
+        self._vault_listeners.clear()
+        self._listeners.clear()
+        self._running = False
+        if self._owns_state_dir:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    def __enter__(self) -> AzureEmulator:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def _listener(self, name: str, router: Router, *, https: bool = False) -> Listener:
+        context = self.tls.server_context() if https else None
+        return Listener(name, router, self.faults, self.counters, ssl_context=context)
+
+    def _start_vault(self, vault: Vault) -> None:
+        listener = self._listener(f"keyvault.{vault.name}", vault.route, https=True)
+        listener.start()
+        vault.url = listener.url
+        self._vault_listeners[vault.name] = listener
+
+    # --- configuration ----------------------------------------------------------------------------
+
+    def add_vault(self, name: str, *, grant_defaults: bool = True) -> Vault:
+        """A new vault on its own port; the default app and identities may use it unless told otherwise."""
+        if name in self.vaults:
+            raise ValueError(f"a vault named {name!r} already exists")
+        vault = Vault(name, self.directory.home_tenant.tenant_id, self.issuer, lambda: self.authority)
+        if grant_defaults:
+            for object_id in (self.app.object_id, *(i.object_id for i in self.directory.identities)):
+                vault.grant(object_id, ALL_PERMISSIONS)
+        self.vaults[name] = vault
+        if self._running:
+            self._start_vault(vault)
+        return vault
+
+    def register_app(
+        self,
+        *,
+        secret: str | None = None,
+        certificate: ClientCertificate | None = None,
+        federated_subject: str | None = None,
+        tenant_id: str | None = None,
+        vault_permissions: frozenset[str] | None = ALL_PERMISSIONS,
+    ) -> AppRegistration:
+        """Register a service principal; by default it may use the default vault."""
+        app = self.directory.register_app(
+            tenant_id=tenant_id,
+            secret=secret,
+            certificates=[certificate.certificate] if certificate else None,
+            federated_credentials=[FederatedCredential(self.federation_issuer, federated_subject)]
+            if federated_subject
+            else None,
+        )
+        if vault_permissions:
+            self.vault.grant(app.object_id, vault_permissions)
+        return app
+
+    def configure(
+        self,
+        *,
+        token_lifetime: int | None = None,
+        managed_identity_token_lifetime: int | None = None,
+        legacy_expires_on: bool | None = None,
+    ) -> None:
+        """Switches a test may flip while the emulator runs (also over the control API)."""
+        if token_lifetime is not None:
+            self.issuer.lifetime = int(token_lifetime)
+        if managed_identity_token_lifetime is not None:
+            self.managed_identity.token_lifetime = int(managed_identity_token_lifetime)
+        if legacy_expires_on is not None:
+            self.managed_identity.legacy_expires_on = bool(legacy_expires_on)
+
+    # --- tokens for tests -------------------------------------------------------------------------
+
+    def issue_token(
+        self,
+        resource: str,
+        *,
+        app: AppRegistration | None = None,
+        identity: ManagedIdentity | None = None,
+        lifetime: int | None = None,
+        tenant_id: str | None = None,
+    ) -> IssuedToken:
+        """A token exactly as the token endpoints would issue it, without the round trip."""
+        if identity is not None:
+            return self.issuer.issue(
+                tenant_id=tenant_id or identity.tenant_id,
+                audience=resource,
+                app_id=identity.client_id,
+                object_id=identity.object_id,
+                appidacr="2",
+                lifetime=lifetime,
+                extra={"xms_mirid": identity.resource_id},
+            )
+        principal = app or self.app
+        return self.issuer.issue(
+            tenant_id=tenant_id or principal.tenant_id,
+            audience=resource,
+            app_id=principal.app_id,
+            object_id=principal.object_id,
+            appidacr="1",
+            lifetime=lifetime,
+        )
+
+    @property
+    def federation_issuer(self) -> str:
+        """The OIDC issuer of the emulated Kubernetes cluster (AKS workload identity)."""
+        return f"{self.authority}federation/"
+
+    def issue_federated_token(
+        self, subject: str, *, audience: str = FEDERATION_AUDIENCE, lifetime: int = 3600
+    ) -> str:
+        """A projected service-account token as AKS writes to AZURE_FEDERATED_TOKEN_FILE."""
+        now = int(time.time())
+        return self.issuer.sign(
+            {
+                "iss": self.federation_issuer,
+                "sub": subject,
+                "aud": audience,
+                "iat": now,
+                "nbf": now,
+                "exp": now + lifetime,
+            }
+        )
+
+    # --- addresses and environments ---------------------------------------------------------------
+
+    def _require_running(self, name: str) -> Listener:
+        if not self._running:
+            raise RuntimeError("the emulator is not running: call start() or use it as a context manager")
+        return self._listeners[name]
+
+    @property
+    def authority(self) -> str:
+        """The ``azure_ad_instance`` base URL (``https://127.0.0.1:<port>/``), with its trailing slash."""
+        return self._require_running("entra").url
+
+    @property
+    def authority_with_tenant(self) -> str:
+        return f"{self.authority}{self.directory.home_tenant.tenant_id}"
+
+    @property
+    def tenant_id(self) -> str:
+        return self.directory.home_tenant.tenant_id
+
+    @property
+    def managed_identity_url(self) -> str:
+        return self._require_running("managed_identity").url.rstrip("/")
+
+    @property
+    def control_url(self) -> str:
+        return self._require_running("control").url
+
+    @property
+    def ca_path(self) -> Path:
+        return self.tls.ca_path
+
+    @property
+    def ca_bundle_path(self) -> Path:
+        """The trust this process already had plus the emulator's CA: what REQUESTS_CA_BUNDLE should name."""
+        return self.tls.bundle_path
+
+    def app_service_env(self) -> dict[str, str]:
+        return {
+            "IDENTITY_ENDPOINT": self.managed_identity_url + APP_SERVICE_PATH,
+            "IDENTITY_HEADER": self.managed_identity.identity_header,
+        }
+
+    def app_service_2017_env(self) -> dict[str, str]:
+        return {
+            "MSI_ENDPOINT": self.managed_identity_url + APP_SERVICE_PATH,
+            "MSI_SECRET": self.managed_identity.identity_header,
+        }
+
+    def imds_env(self) -> dict[str, str]:
+        return {"AZURE_POD_IDENTITY_AUTHORITY_HOST": self.managed_identity_url}
+
+    def arc_env(self) -> dict[str, str]:
+        base = self.managed_identity_url + ARC_PREFIX
+        return {"IDENTITY_ENDPOINT": base + IMDS_PATH, "IMDS_ENDPOINT": base}
+
+    def cloud_shell_env(self) -> dict[str, str]:
+        return {
+            "MSI_ENDPOINT": self.managed_identity_url + CLOUD_SHELL_PATH,
+            "AZUREPS_HOST_ENVIRONMENT": "cloud-shell/1.0",
+        }
+
+    def service_fabric_env(self) -> dict[str, str]:
+        return {
+            "IDENTITY_ENDPOINT": self._require_running("service_fabric").url + IMDS_PATH.lstrip("/"),
+            "IDENTITY_HEADER": self.managed_identity.service_fabric_secret,
+            "IDENTITY_SERVER_THUMBPRINT": self.tls.server_thumbprint_sha1,
+        }
+
+    def env(self) -> dict[str, str]:
+        """What ``--env-file`` writes: the emulator's addresses, a service principal, the App Service
+        managed identity and the IMDS override. Contains the app's client secret: keep it in tests."""
+        return {
+            "APPAUTH_EMULATOR_CA": str(self.ca_path),
+            "APPAUTH_EMULATOR_CA_BUNDLE": str(self.ca_bundle_path),
+            "APPAUTH_EMULATOR_AUTHORITY": self.authority,
+            "APPAUTH_EMULATOR_TENANT_ID": self.tenant_id,
+            "APPAUTH_EMULATOR_APP_ID": self.app.app_id,
+            "APPAUTH_EMULATOR_APP_SECRET": self.app.secrets[0],
+            "APPAUTH_EMULATOR_VAULT_URL": self.vault.url,
+            "APPAUTH_EMULATOR_CONTROL_URL": self.control_url,
+            "APPAUTH_EMULATOR_CONTROL_KEY": self.control.key,
+            **self.app_service_env(),
+            **self.imds_env(),
+        }
+
+    def write_env_file(self, path: str | os.PathLike[str]) -> None:
+        """Dotenv lines, written atomically so a reader never sees half a file."""
+        target = Path(path)
+        lines = [f"{name}={_dotenv_quote(value)}\n" for name, value in self.env().items()]
+        partial = target.with_name(target.name + ".partial")
+        partial.write_text("".join(lines))
+        partial.chmod(0o600)
+        partial.replace(target)
+
+    def process_env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        """``env()`` plus trust settings, for pointing a process (or a subprocess) at the emulator."""
+        bundle = str(self.ca_bundle_path)
+        return {**self.env(), "REQUESTS_CA_BUNDLE": bundle, "SSL_CERT_FILE": bundle, **(extra or {})}
+
+    def describe(self) -> dict[str, Any]:
+        """Human-facing summary printed by the CLI (no secrets)."""
+        return {
+            "authority": self.authority,
+            "tenant": self.tenant_id,
+            "app_id": self.app.app_id,
+            "vaults": {name: vault.url for name, vault in self.vaults.items()},
+            "managed_identity": self.managed_identity_url,
+            "control": self.control_url,
+            "ca": str(self.ca_path),
+        }
+
+
+def _dotenv_quote(value: str) -> str:
+    if value and all(c.isalnum() or c in "-_./:~+=@" for c in value):
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
