@@ -9,6 +9,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
+pytest_plugins = ["pytester"]  # to run a user's test suite against our pytest plugin
+
 
 def _external_tool(variable: str, default: Path, what: str) -> Path:
     """A real third-party program that `make test` installs; missing it fails under `make test`

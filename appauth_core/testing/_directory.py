@@ -96,9 +96,7 @@ class AppRegistration:
     def secret_matches(self, presented: str) -> bool:
         return any(secrets.compare_digest(presented.encode(), s.encode()) for s in self.secrets)
 
-    def certificate_for(
-        self, *, x5t: str | None = None, x5t_s256: str | None = None
-    ) -> x509.Certificate | None:
+    def certificate_for(self, *, x5t: str | None = None, x5t_s256: str | None = None) -> x509.Certificate | None:
         # msal keeps the base64 padding on x5t ("...=") and Entra accepts it, so compare without it.
         x5t, x5t_s256 = (x5t or "").rstrip("="), (x5t_s256 or "").rstrip("=")
         for cert in self.certificates:

@@ -238,9 +238,7 @@ class EntraStandIn:
             }
         return Response.json(200, body, _NO_STORE)
 
-    def _authenticate_client(
-        self, request: Request, form: dict[str, str], app: AppRegistration, tid: str
-    ) -> str:
+    def _authenticate_client(self, request: Request, form: dict[str, str], app: AppRegistration, tid: str) -> str:
         """Returns the token's ``appidacr``: "1" for a secret, "2" for a certificate or assertion."""
         if "client_secret" in form:
             if not app.secret_matches(form["client_secret"]):
@@ -312,9 +310,7 @@ class EntraStandIn:
                 "No matching federated identity record found for presented assertion audience.",
             ) from exc
         except jwt.PyJWTError as exc:
-            raise AadError(
-                401, "invalid_client", 700027, "Client assertion failed signature validation."
-            ) from exc
+            raise AadError(401, "invalid_client", 700027, "Client assertion failed signature validation.") from exc
         if claims.get("sub") != app.app_id:
             raise AadError(
                 401,

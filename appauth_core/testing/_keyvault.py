@@ -97,9 +97,7 @@ class Vault:
         chosen = frozenset(permissions)
         unknown = chosen - ALL_PERMISSIONS
         if unknown:
-            raise ValueError(
-                f"unknown Key Vault secret permission(s) {sorted(unknown)}; use {sorted(ALL_PERMISSIONS)}"
-            )
+            raise ValueError(f"unknown Key Vault secret permission(s) {sorted(unknown)}; use {sorted(ALL_PERMISSIONS)}")
         with self._lock:
             self._access[object_id.lower()] = chosen
 
@@ -120,9 +118,7 @@ class Vault:
     ) -> SecretVersion:
         if not NAME_PATTERN.match(name):
             raise ValueError(f"invalid Key Vault secret name {name!r}: use 1-127 letters, digits and dashes")
-        version = SecretVersion(
-            name, uuid.uuid4().hex, value, content_type, tags, enabled, not_before, expires
-        )
+        version = SecretVersion(name, uuid.uuid4().hex, value, content_type, tags, enabled, not_before, expires)
         with self._lock:
             if name.lower() in self._deleted:
                 raise ValueError(f"secret {name!r} is deleted but not purged; purge or recover it first")
@@ -189,9 +185,7 @@ class Vault:
         return Response.json(error.status, {"error": body}, headers)
 
     def _challenge(self, _request: Request) -> Response:
-        return self._error(
-            VaultError(401, "Unauthorized", "AKV10000: Request is missing a Bearer or PoP token.")
-        )
+        return self._error(VaultError(401, "Unauthorized", "AKV10000: Request is missing a Bearer or PoP token."))
 
     def _caller(self, request: Request) -> dict[str, Any]:
         token = (request.header("authorization") or "")[len("bearer ") :].strip()
@@ -227,9 +221,7 @@ class Vault:
                 caller = self._caller(request)
                 parts = [p for p in request.path.split("/") if p]
                 if len(parts) >= 2 and not NAME_PATTERN.match(parts[1]):
-                    raise VaultError(
-                        400, "BadParameter", f"The request URI contains an invalid name: {parts[1]}"
-                    )
+                    raise VaultError(400, "BadParameter", f"The request URI contains an invalid name: {parts[1]}")
                 with self._lock:
                     allowed = self._access.get(str(caller.get("oid", "")).lower(), frozenset())
                 if permission not in allowed:
@@ -333,9 +325,7 @@ class Vault:
             secret.updated = int(time.time())
         return Response.json(200, self._bundle(request, secret, with_value=False))
 
-    def _deleted_bundle(
-        self, request: Request, name: str, deleted: _Deleted, *, with_value: bool
-    ) -> dict[str, Any]:
+    def _deleted_bundle(self, request: Request, name: str, deleted: _Deleted, *, with_value: bool) -> dict[str, Any]:
         latest = deleted.versions[-1]
         bundle = self._bundle(request, latest, with_value=with_value)
         if not with_value:
@@ -383,9 +373,7 @@ class Vault:
     def _page(self, request: Request, items: list[dict[str, Any]]) -> Response:
         raw = request.query.get("maxresults") or str(MAX_RESULTS)
         if not raw.isdigit() or not 1 <= int(raw) <= MAX_RESULTS:
-            raise VaultError(
-                400, "BadParameter", f"The value of maxresults must be between 1 and {MAX_RESULTS}."
-            )
+            raise VaultError(400, "BadParameter", f"The value of maxresults must be between 1 and {MAX_RESULTS}.")
         size = int(raw)
         skip = request.query.get("$skiptoken") or "0"
         start = int(skip) if skip.isdigit() else 0

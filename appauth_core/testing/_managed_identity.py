@@ -28,9 +28,7 @@ def _imds_error(status: int, error: str, description: str) -> Response:
 
 
 def _app_service_error(status: int, message: str) -> Response:
-    return Response.json(
-        status, {"statusCode": status, "message": message, "correlationId": str(uuid.uuid4())}
-    )
+    return Response.json(status, {"statusCode": status, "message": message, "correlationId": str(uuid.uuid4())})
 
 
 def _legacy_expires_on(epoch: int) -> str:
@@ -85,9 +83,7 @@ class ManagedIdentityStandIn:
             extra={"xms_mirid": identity.resource_id},
         )
 
-    def _select(
-        self, query: dict[str, str] | Any, names: dict[str, str]
-    ) -> tuple[ManagedIdentity | None, int]:
+    def _select(self, query: dict[str, str] | Any, names: dict[str, str]) -> tuple[ManagedIdentity | None, int]:
         """Find the identity named by the host's own parameter names; returns (identity, how many ids given)."""
         given = {kind: query[param] for param, kind in names.items() if query.get(param)}
         identity = self.directory.find_identity(
@@ -117,9 +113,7 @@ class ManagedIdentityStandIn:
             },
         )
         if count > 1:
-            return _app_service_error(
-                400, "Only one of client_id, mi_res_id or object_id/principal_id may be given."
-            )
+            return _app_service_error(400, "Only one of client_id, mi_res_id or object_id/principal_id may be given.")
         if identity is None:
             return _app_service_error(
                 400, "No managed identity found for the specified ClientId/ResourceId/PrincipalId."
@@ -186,13 +180,9 @@ class ManagedIdentityStandIn:
         if request.header("metadata") != "true":
             return _imds_error(400, "invalid_request", "Required metadata header not specified")
         if request.header("x-forwarded-for"):
-            return _imds_error(
-                400, "invalid_request", "Request was rejected because it was forwarded by a proxy."
-            )
+            return _imds_error(400, "invalid_request", "Request was rejected because it was forwarded by a proxy.")
         if not request.query.get("api-version"):
-            return _imds_error(
-                400, "invalid_request", "Bad request. api-version was not specified in the request."
-            )
+            return _imds_error(400, "invalid_request", "Bad request. api-version was not specified in the request.")
         resource = request.query.get("resource")
         if not resource:
             return _imds_error(400, "invalid_request", "Required audience parameter not specified")
@@ -230,9 +220,7 @@ class ManagedIdentityStandIn:
         with self._lock:
             known = authorization[len("Basic ") :] in self._arc_keys
         if not known:
-            return _imds_error(
-                401, "unauthorized_client", "The key in the Authorization header is not valid."
-            )
+            return _imds_error(401, "unauthorized_client", "The key in the Authorization header is not valid.")
         echo = {
             name: value
             for name, value in (
@@ -296,9 +284,7 @@ class ManagedIdentityStandIn:
             return error(400, "InvalidApiVersion", f"api-version must be {SERVICE_FABRIC_API_VERSION}.")
         resource = request.query.get("resource")
         if not resource:
-            return error(
-                400, "ArgumentNullOrEmpty", "Value cannot be null or empty. Parameter name: resource"
-            )
+            return error(400, "ArgumentNullOrEmpty", "Value cannot be null or empty. Parameter name: resource")
         token = self._issue(self.directory.system_identity, resource)
         return Response.json(
             200,

@@ -44,9 +44,7 @@ class EmulatorTLS:
     @property
     def server_thumbprint_sha1(self) -> str:
         """Hex SHA-1 of the server certificate's DER: what Service Fabric puts in IDENTITY_SERVER_THUMBPRINT."""
-        der = x509.load_pem_x509_certificate(self._server.cert_chain_pems[0].bytes()).public_bytes(
-            Encoding.DER
-        )
+        der = x509.load_pem_x509_certificate(self._server.cert_chain_pems[0].bytes()).public_bytes(Encoding.DER)
         return hashlib.sha1(der).hexdigest()  # noqa: S324 - the protocol defines SHA-1 thumbprints
 
 

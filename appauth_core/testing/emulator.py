@@ -102,9 +102,7 @@ class AzureEmulator:
         self._listeners = {
             "entra": self._listener("entra", self.entra.route, https=True),
             "managed_identity": self._listener("managed_identity", self.managed_identity.route),
-            "service_fabric": self._listener(
-                "service_fabric", self.managed_identity.route_service_fabric, https=True
-            ),
+            "service_fabric": self._listener("service_fabric", self.managed_identity.route_service_fabric, https=True),
             "control": self._listener("control", self.control.route),
         }
         for listener in self._listeners.values():
@@ -230,9 +228,7 @@ class AzureEmulator:
         """The OIDC issuer of the emulated Kubernetes cluster (AKS workload identity)."""
         return f"{self.authority}federation/"
 
-    def issue_federated_token(
-        self, subject: str, *, audience: str = FEDERATION_AUDIENCE, lifetime: int = 3600
-    ) -> str:
+    def issue_federated_token(self, subject: str, *, audience: str = FEDERATION_AUDIENCE, lifetime: int = 3600) -> str:
         """A projected service-account token as AKS writes to AZURE_FEDERATED_TOKEN_FILE."""
         now = int(time.time())
         return self.issuer.sign(

@@ -76,9 +76,7 @@ def test_unregistered_certificate_is_refused(azure_emulator, azure_emulator_env)
     assert 700027 in result["error_codes"]
 
 
-def test_signature_by_another_key_under_a_registered_thumbprint_is_refused(
-    azure_emulator, azure_emulator_env
-):
+def test_signature_by_another_key_under_a_registered_thumbprint_is_refused(azure_emulator, azure_emulator_env):
     registered, forger = ClientCertificate.generate(), ClientCertificate.generate()
     app_reg = azure_emulator.register_app(certificate=registered)
     credential = {"private_key": forger.private_key_pem.decode(), "thumbprint": registered.thumbprint_sha1}
@@ -88,9 +86,7 @@ def test_signature_by_another_key_under_a_registered_thumbprint_is_refused(
 
 
 def test_wrong_secret_is_aadsts7000215(azure_emulator, azure_emulator_env):
-    result = _cca(azure_emulator, azure_emulator.app.app_id, "not-the-secret").acquire_token_for_client(
-        [VAULT_SCOPE]
-    )
+    result = _cca(azure_emulator, azure_emulator.app.app_id, "not-the-secret").acquire_token_for_client([VAULT_SCOPE])
     assert result["error"] == "invalid_client"
     assert result["error_codes"] == [7000215]
     assert result["error_description"].startswith("AADSTS7000215: Invalid client secret provided.")
@@ -98,9 +94,7 @@ def test_wrong_secret_is_aadsts7000215(azure_emulator, azure_emulator_env):
 
 
 def test_unknown_app_is_aadsts700016(azure_emulator, azure_emulator_env):
-    result = _cca(azure_emulator, "11111111-2222-3333-4444-555555555555", "x").acquire_token_for_client(
-        [VAULT_SCOPE]
-    )
+    result = _cca(azure_emulator, "11111111-2222-3333-4444-555555555555", "x").acquire_token_for_client([VAULT_SCOPE])
     assert result["error"] == "unauthorized_client"
     assert result["error_codes"] == [700016]
 
@@ -110,9 +104,7 @@ def test_app_of_another_tenant_is_unknown_here(azure_emulator, azure_emulator_en
     app_reg = azure_emulator.register_app(secret="s3cret-value", tenant_id=other.tenant_id)
     result = _cca(azure_emulator, app_reg.app_id, "s3cret-value").acquire_token_for_client([VAULT_SCOPE])
     assert result["error_codes"] == [700016]
-    ok = _cca(azure_emulator, app_reg.app_id, "s3cret-value", other.tenant_id).acquire_token_for_client(
-        [VAULT_SCOPE]
-    )
+    ok = _cca(azure_emulator, app_reg.app_id, "s3cret-value", other.tenant_id).acquire_token_for_client([VAULT_SCOPE])
     assert azure_emulator.issuer.verify(ok["access_token"])["tid"] == other.tenant_id
 
 
@@ -122,8 +114,8 @@ def test_unknown_tenant_fails_discovery_with_aadsts90002(azure_emulator, azure_e
 
 
 def test_scope_without_default_is_aadsts1002012(azure_emulator, azure_emulator_env):
-    result = _cca(
-        azure_emulator, azure_emulator.app.app_id, azure_emulator.app.secrets[0]
-    ).acquire_token_for_client(["https://vault.azure.net/user_impersonation"])
+    result = _cca(azure_emulator, azure_emulator.app.app_id, azure_emulator.app.secrets[0]).acquire_token_for_client(
+        ["https://vault.azure.net/user_impersonation"]
+    )
     assert result["error"] == "invalid_scope"
     assert result["error_codes"] == [1002012]

@@ -122,9 +122,7 @@ def test_service_fabric_pins_the_server_certificate(azure_emulator, azure_emulat
     # A different pinned thumbprint must make msal refuse the connection: proof the pin is our cert's.
     monkeypatch.setenv("IDENTITY_SERVER_THUMBPRINT", "0" * 40)
     with pytest.raises(requests.exceptions.SSLError):
-        _client(msal.SystemAssignedManagedIdentity()).acquire_token_for_client(
-            resource="https://storage.azure.com"
-        )
+        _client(msal.SystemAssignedManagedIdentity()).acquire_token_for_client(resource="https://storage.azure.com")
 
 
 def test_machine_learning_2017_protocol(azure_emulator, azure_emulator_env, monkeypatch):
