@@ -85,7 +85,7 @@ class AzureEmulator:
         )
         self.control = ControlStandIn(self)
         self.app: AppRegistration = self.directory.register_app(
-            secret=secrets.token_urlsafe(32), display_name="appauth-emulator-app"
+            secret=_entra_style_secret(), display_name="appauth-emulator-app"
         )
         self.user_assigned_identity = self.directory.add_user_assigned_identity()
         self.vaults: dict[str, Vault] = {}
@@ -359,3 +359,9 @@ def _dotenv_quote(value: str) -> str:
     if value and all(c.isalnum() or c in "-_./:~+=@" for c in value):
         return value
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _entra_style_secret() -> str:
+    """Shaped like an Entra client secret value (``xyz8Q~...``): never starts with ``-``, which a command
+    line such as ``az login -p <secret>`` would read as an option."""
+    return secrets.token_hex(2)[:3] + "8Q~" + secrets.token_urlsafe(30)
