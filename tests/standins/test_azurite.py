@@ -7,12 +7,7 @@ iat/nbf/exp). The refusals prove it is really reading those claims rather than l
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,63 +20,7 @@ from appauth_core.testing.emulator import AzureEmulator
 
 pytestmark = pytest.mark.azurite
 
-STARTUP_TIMEOUT = 30.0
-STOP_TIMEOUT = 10.0
 STORAGE_SCOPE = "https://storage.azure.com/.default"
-ACCOUNT = "devstoreaccount1"
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _wait_until_listening(process: subprocess.Popen[bytes], port: int, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"Azurite exited with {process.returncode} before listening:\n{log.read_text()}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    pytest.fail(f"Azurite did not listen on 127.0.0.1:{port} within {STARTUP_TIMEOUT:.0f} s:\n{log.read_text()}")
-
-
-@pytest.fixture(scope="module")
-def azurite(
-    azurite_blob: Path, azure_emulator_session: AzureEmulator, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """Azurite's blob service over HTTPS with the emulator's server certificate; yields the account URL."""
-    port = _free_port()
-    log = tmp_path_factory.mktemp("azurite") / "azurite.log"
-    tls = azure_emulator_session.tls
-    command = [
-        str(azurite_blob),
-        "--blobHost", "127.0.0.1",
-        "--blobPort", str(port),
-        "--oauth", "basic",
-        "--cert", str(tls.cert_path),
-        "--key", str(tls.key_path),
-        "--inMemoryPersistence",
-        "--disableTelemetry",  # otherwise it reports to the internet
-        "--skipApiVersionCheck",  # azure-storage-blob's default API version is newer than Azurite's
-    ]  # fmt: skip
-    with log.open("wb") as output:
-        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    try:
-        _wait_until_listening(process, port, log)
-        yield f"https://127.0.0.1:{port}/{ACCOUNT}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=STOP_TIMEOUT)
 
 
 def _emulator_credential(emulator: AzureEmulator) -> ClientSecretCredential:
