@@ -1,0 +1,155 @@
+"""The token cache in front of every source: hits are a dict lookup and a clock read; misses are
+single-flight per key; tokens are refreshed ahead of expiry by one caller while the others keep using
+the still-valid token; a failed refresh keeps serving that token and retries with backoff.
+
+Why not one lock like .NET's (a static SemaphoreSlim over every resource, so one slow Azure CLI call
+blocks every token request in the process) and why not azure-identity's (no lock: 32 cold callers send
+7+ token requests): a flight per key gives both properties we want, independence across keys and
+exactly one upstream call per key.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field, replace
+
+from .result import Principal
+from .sources.base import SourceToken
+
+logger = logging.getLogger("appauth_core")
+
+REFRESH_MARGIN = 300.0  # refresh 5 minutes before expiry, as .NET, msal and azure-core do
+EXPIRY_MARGIN = 30.0  # never hand out a token with less than this left: it may expire in flight
+RETRY_BACKOFF_MAX = 60.0
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    token: SourceToken = field(repr=False)
+    principal: Principal
+    refresh_at: float
+    usable_until: float
+    method: str = ""  # the source that produced it, for logs and errors
+    failures: int = 0  # refresh attempts that failed since this token was obtained
+    retry_at: float = 0.0
+
+
+def new_entry(token: SourceToken, principal: Principal, method: str, now: float) -> CacheEntry:
+    """When to refresh: at ``refresh_on`` if the source gave one, else 5 minutes before expiry, but never
+    later than half-way through a short lifetime (so a 2-minute token is not refreshed on every call)."""
+    lifetime = max(token.expires_on - now, 0.0)
+    refresh_at = token.expires_on - min(REFRESH_MARGIN, lifetime / 2)
+    if token.refresh_on is not None:
+        refresh_at = min(refresh_at, token.refresh_on)
+    usable_until = token.expires_on - min(EXPIRY_MARGIN, lifetime / 4)
+    return CacheEntry(token, principal, refresh_at, usable_until, method)
+
+
+class _Flight:
+    __slots__ = ("done", "error", "result")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.result: CacheEntry | None = None
+        self.error: BaseException | None = None
+
+
+class TokenCache:
+    """Thread-safe; shared by every provider in the process (see ``shared_cache``)."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._entries: dict[Hashable, CacheEntry] = {}
+        self._flights: dict[Hashable, _Flight] = {}
+        self._lock = threading.Lock()
+
+    def peek(self, key: Hashable) -> CacheEntry | None:
+        """The fast path alone: the entry if it needs no work at all, else None."""
+        entry = self._entries.get(key)
+        if entry is not None and self._clock() < entry.refresh_at:
+            return entry
+        return None
+
+    def get(self, key: Hashable, fetch: Callable[[], CacheEntry], *, force_refresh: bool = False) -> CacheEntry:
+        entry = self._entries.get(key)  # a plain dict read is atomic: no lock on the hit path
+        if entry is not None and not force_refresh:
+            now = self._clock()
+            if now < entry.refresh_at:
+                return entry
+            if now < entry.usable_until:
+                return self._refresh_ahead(key, entry, fetch, now)
+        return self._single_flight(key, fetch, force_refresh=force_refresh)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _single_flight(self, key: Hashable, fetch: Callable[[], CacheEntry], *, force_refresh: bool) -> CacheEntry:
+        with self._lock:
+            flight = self._flights.get(key)
+            if flight is None:
+                entry = self._entries.get(key)
+                if not force_refresh and entry is not None and self._clock() < entry.refresh_at:
+                    return entry  # another caller finished the fetch while we waited for the lock
+                flight = self._flights[key] = _Flight()
+                leader = True
+            else:
+                leader = False
+        if not leader:
+            flight.done.wait()
+            if flight.error is not None:
+                raise flight.error
+            assert flight.result is not None
+            return flight.result
+        return self._lead(key, flight, fetch)
+
+    def _lead(self, key: Hashable, flight: _Flight, fetch: Callable[[], CacheEntry]) -> CacheEntry:
+        try:
+            result = fetch()
+        except BaseException as exc:
+            flight.error = exc
+            raise
+        else:
+            self._entries[key] = result
+            flight.result = result
+            return result
+        finally:
+            with self._lock:
+                del self._flights[key]
+            flight.done.set()
+
+    def _refresh_ahead(
+        self, key: Hashable, entry: CacheEntry, fetch: Callable[[], CacheEntry], now: float
+    ) -> CacheEntry:
+        if now < entry.retry_at:
+            return entry
+        with self._lock:
+            if key in self._flights:
+                return entry  # someone is already refreshing; this token is still good
+            flight = self._flights[key] = _Flight()
+        try:
+            return self._lead(key, flight, fetch)
+        except Exception as exc:
+            failures = entry.failures + 1
+            backoff = min(5.0 * 2 ** (failures - 1), RETRY_BACKOFF_MAX)
+            kept = replace(entry, failures=failures, retry_at=self._clock() + backoff)
+            self._entries[key] = kept
+            logger.warning(
+                "Refreshing a token via %s failed (%s); the current token stays in use for %.0f s more, "
+                "next attempt in %.0f s",
+                entry.method or "its source",
+                type(exc).__name__,
+                entry.usable_until - now,
+                backoff,
+            )
+            return kept
+
+
+shared_cache = TokenCache()
+"""The process-wide cache every ``AzureServiceTokenProvider`` uses unless given another."""

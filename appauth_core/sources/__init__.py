@@ -1,0 +1,1 @@
+"""Token sources: one module per way of getting a token, each with the ``TokenSource`` interface."""

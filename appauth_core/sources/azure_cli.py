@@ -1,0 +1,320 @@
+"""Tokens from the Azure CLI the developer signed in to (``RunAs=Developer; DeveloperTool=AzureCLI``).
+
+Runs ``az account get-access-token --output json --resource R [--tenant T]`` and reads its JSON. What we
+do differently from the .NET library (``AzureCliAccessTokenProvider``):
+
+- an argument list, never ``bash -c`` / ``cmd /c`` with the resource pasted into a string, and the resource
+  and tenant checked against an allow-list before any process starts;
+- ``--tenant`` is passed on (.NET dropped it: azure-sdk-for-net#6377);
+- the user's ``PATH`` is kept, with ``AzureCLIPath`` in front (before 1.6 .NET replaced it: #7455);
+- the timeout really kills the CLI, and every way of failing has its own message saying what to do.
+
+The process helpers at the bottom (``run_tool``, ``sanitize_output``, ``check_tool_request``) are shared
+with the Visual Studio source, which runs a program the same way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import AzureServiceTokenProviderError, InvalidRequestError, SourceUnavailableError
+from .base import SourceToken, TokenRequest, is_valid_resource, is_valid_tenant
+
+CLI_PATH_VARIABLE = "AzureCLIPath"  # the .NET library's name for the folder that holds az
+DEFAULT_TIMEOUT = 20.0  # seconds: the .NET ProcessManager's limit
+
+# `az` prints expiresOn in the machine's local time with no offset (azure-cli profile/custom.py).
+_EXPIRES_ON_FORMATS = ("%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S")
+_MAX_DETAIL = 800  # characters of a tool's stderr kept in an error message
+
+
+@dataclass(frozen=True)
+class CliAccount:
+    """Who ``az`` is signed in as (``az account show``): what a "who am I" page can show."""
+
+    user_name: str
+    user_type: str  # "user" or "servicePrincipal"
+    tenant_id: str
+    subscription_id: str
+    cloud_name: str
+
+
+class AzureCliSource:
+    """Gets tokens by running the Azure CLI; it caches nothing (the provider's cache sits in front)."""
+
+    name = "Azure CLI"
+    cache_identity = "azure-cli"
+
+    def __init__(
+        self, *, cli_path: str | None = None, timeout: float = DEFAULT_TIMEOUT, environ: Mapping[str, str] | None = None
+    ) -> None:
+        """``cli_path``: a folder searched before ``PATH`` (default: the ``AzureCLIPath`` variable).
+        ``environ``: the environment to search and to give the CLI (default: ``os.environ`` at call time)."""
+        self._cli_path = cli_path
+        self._timeout = timeout
+        self._environ = environ
+
+    def get_token(self, request: TokenRequest) -> SourceToken:
+        check_tool_request(request, self.name)
+        args = ["account", "get-access-token", "--output", "json", "--resource", request.resource]
+        if request.tenant_id:
+            args += ["--tenant", request.tenant_id]
+        completed = self._run(args, request)
+        if completed.returncode != 0:
+            raise self._failure(completed, request)
+        try:
+            return parse_cli_token(completed.stdout)
+        except ValueError as reason:
+            raise AzureServiceTokenProviderError(
+                f"Azure CLI printed something that is not a token ({reason}); run "
+                f"`az account get-access-token --resource {request.resource}` in a terminal to see what it says.",
+                **_context(request, self.name),
+            ) from None
+
+    def signed_in_account(self) -> CliAccount | None:
+        """The account ``az`` is signed in as, or None when it is not signed in."""
+        completed = self._run(["account", "show", "--output", "json"], None)
+        if completed.returncode != 0:
+            failure = self._failure(completed, None)
+            if isinstance(failure, SourceUnavailableError) and _is_signed_out(completed.stderr):
+                return None
+            raise failure
+        try:
+            return _parse_account(completed.stdout)
+        except (ValueError, KeyError, TypeError):
+            raise AzureServiceTokenProviderError(
+                "`az account show` printed something unexpected.", method=self.name
+            ) from None
+
+    # --- running az ----------------------------------------------------------------------------------
+
+    def _environment(self) -> tuple[dict[str, str], str]:
+        """The CLI's environment and the search path: ``AzureCLIPath`` first, then the user's ``PATH``."""
+        environ = dict(os.environ if self._environ is None else self._environ)
+        cli_path = self._cli_path if self._cli_path is not None else environ.get(CLI_PATH_VARIABLE, "")
+        search = os.pathsep.join(part for part in (cli_path, environ.get("PATH", "")) if part)
+        # No colour codes in the JSON; AZURE_CORE_COLLECT_TELEMETRY is the user's choice and left alone.
+        environ.update({"PATH": search, "AZURE_CORE_NO_COLOR": "true"})
+        return environ, search
+
+    def _run(self, args: Sequence[str], request: TokenRequest | None) -> subprocess.CompletedProcess[str]:
+        environ, search = self._environment()
+        executable = find_executable("az", search)
+        if executable is None:
+            raise _not_installed(request, self.name)
+        try:
+            return run_tool([executable, *args], env=environ, timeout=self._timeout)
+        except subprocess.TimeoutExpired:
+            raise AzureServiceTokenProviderError(
+                f"Azure CLI did not answer within {self._timeout:g} s and was stopped. Run "
+                f"`az {' '.join(args[:2])}` in a terminal to see why (a prompt, a slow network), "
+                "or give the source a longer timeout.",
+                **_context(request, self.name),
+            ) from None
+        except OSError as error:
+            raise SourceUnavailableError(
+                f"Azure CLI at {executable} could not be started ({error.strerror or error}); reinstall it "
+                f"or set {CLI_PATH_VARIABLE} to the folder of a working az.",
+                **_context(request, self.name),
+            ) from None
+
+    def _failure(
+        self, completed: subprocess.CompletedProcess[str], request: TokenRequest | None
+    ) -> AzureServiceTokenProviderError:
+        """The error for a non-zero exit: not installed, not signed in, or a real failure (with stderr)."""
+        stderr = completed.stderr or ""
+        # 127: a shell found no az; "'az' is not recognized": cmd.exe running az.cmd without Python.
+        if completed.returncode == 127 or stderr.lstrip().startswith("'az' is not recognized"):
+            return _not_installed(request, self.name)
+        detail = sanitize_output(stderr or completed.stdout or "")
+        if _is_signed_out(stderr):
+            return SourceUnavailableError(
+                f"Azure CLI is not signed in: run `az login` (and `az account set` to choose a subscription). "
+                f"Azure CLI said: {detail}",
+                **_context(request, self.name),
+            )
+        return AzureServiceTokenProviderError(
+            f"Azure CLI could not get a token (exit code {completed.returncode}): {detail or '(no output)'}",
+            **_context(request, self.name),
+        )
+
+
+def _is_signed_out(stderr: str) -> bool:
+    """azure-identity's rule: the CLI asks for `az login` / `az account set`, and Entra ID said nothing
+    (an AADSTS code means the CLI is signed in but Entra refused, which a new login may not fix)."""
+    return ("az login" in stderr or "az account set" in stderr) and "AADSTS" not in stderr
+
+
+def _not_installed(request: TokenRequest | None, method: str) -> SourceUnavailableError:
+    return SourceUnavailableError(
+        f"Azure CLI not found on PATH; install it or set {CLI_PATH_VARIABLE} to the folder that holds az.",
+        **_context(request, method),
+    )
+
+
+def _context(request: TokenRequest | None, method: str) -> dict[str, Any]:
+    if request is None:
+        return {"method": method}
+    return {"resource": request.resource, "authority": request.authority, "method": method}
+
+
+# --- reading the CLI's output ----------------------------------------------------------------------
+
+
+def parse_cli_token(stdout: str) -> SourceToken:
+    """The token in ``az account get-access-token`` output; ``ValueError`` (never quoting it) if none.
+
+    ``expires_on`` (epoch seconds, CLI 2.54+) is preferred; older CLIs only print ``expiresOn`` in local
+    time without an offset, which is read as local time (ambiguous for one hour when DST ends).
+    """
+    try:
+        payload = json.loads(stdout)
+    except ValueError:
+        raise ValueError("the output is not JSON") from None
+    if not isinstance(payload, dict):
+        raise ValueError("the output is not a JSON object")
+    token = payload.get("accessToken")
+    if not isinstance(token, str) or not token:
+        raise ValueError("no accessToken")
+    token_type = payload.get("tokenType")
+    return SourceToken(token, _expiry(payload), token_type if isinstance(token_type, str) and token_type else "Bearer")
+
+
+def _expiry(payload: Mapping[str, Any]) -> float:
+    epoch = payload.get("expires_on")
+    if epoch is not None and not isinstance(epoch, bool):
+        try:
+            seconds = float(epoch)
+        except (TypeError, ValueError):
+            seconds = math.nan
+        if not math.isfinite(seconds):
+            raise ValueError("expires_on is not a number")
+        return seconds
+    local = payload.get("expiresOn")
+    if not isinstance(local, str):
+        raise ValueError("no expires_on or expiresOn")
+    for fmt in _EXPIRES_ON_FORMATS:
+        try:
+            return dt.datetime.strptime(local, fmt).timestamp()  # naive: local time, as the CLI wrote it
+        except ValueError:
+            continue
+    raise ValueError("expiresOn is not a date in the CLI's format")
+
+
+def _parse_account(stdout: str) -> CliAccount:
+    account = json.loads(stdout)
+    user = account["user"]
+    return CliAccount(
+        user_name=str(user["name"]),
+        user_type=str(user["type"]),
+        tenant_id=str(account["tenantId"]),
+        subscription_id=str(account["id"]),
+        cloud_name=str(account.get("environmentName", "")),
+    )
+
+
+# --- running a developer tool (shared with the Visual Studio source) -------------------------------
+
+
+def check_tool_request(request: TokenRequest, method: str) -> None:
+    """Refuse a resource or tenant that could smuggle options or shell syntax onto a command line.
+
+    The argument list already keeps a shell out, but ``az.cmd`` still runs through cmd.exe on Windows,
+    and a value starting with ``-`` would be read as an option: the allow-list is the real guard.
+    """
+    if not is_valid_resource(request.resource) or request.resource.startswith("-"):
+        raise InvalidRequestError(
+            f"Resource {request.resource!r} is not in the expected format: only letters, digits, "
+            "'_', '-', '.', ':' and '/' are allowed (for example https://vault.azure.net).",
+            **_context(request, method),
+        )
+    if request.tenant_id is not None and (not is_valid_tenant(request.tenant_id) or request.tenant_id.startswith("-")):
+        raise InvalidRequestError(
+            f"Tenant {request.tenant_id!r} is not in the expected format: only letters, digits, '-' and '.' "
+            "are allowed (a tenant GUID or a domain such as contoso.onmicrosoft.com).",
+            **_context(request, method),
+        )
+
+
+def find_executable(name: str, search_path: str) -> str | None:
+    """``shutil.which`` over the absolute folders of ``search_path`` only.
+
+    Empty or relative entries (``::``, ``.``) would mean the working directory, and ``which`` on Windows
+    (before 3.12) tries the working directory first: either way a planted ``az`` there would run.
+    """
+    for folder in search_path.split(os.pathsep):
+        if not folder or not os.path.isabs(folder):
+            continue
+        found = shutil.which(name, path=folder)
+        if found and _same_folder(os.path.dirname(found), folder):
+            return found
+    return None
+
+
+def _same_folder(first: str, second: str) -> bool:
+    return os.path.normcase(os.path.abspath(first)) == os.path.normcase(os.path.abspath(second))
+
+
+def run_tool(argv: Sequence[str], *, env: Mapping[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run a program with no shell and no stdin; raises ``subprocess.TimeoutExpired`` after killing it.
+
+    The program gets its own process group so the kill reaches its children too: ``az`` is a script
+    that starts Python, and ``subprocess.run`` would kill only the script and leave the rest running.
+    """
+    posix = os.name == "posix"
+    with subprocess.Popen(  # noqa: S603 - an argument list; the arguments were checked by the caller
+        list(argv),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=dict(env),
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        start_new_session=posix,
+    ) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except BaseException:  # the timeout, or Ctrl-C while waiting: never leave the tool behind
+            _kill(process, posix)
+            raise
+    return subprocess.CompletedProcess(list(argv), process.returncode, stdout, stderr)
+
+
+def _kill(process: subprocess.Popen[str], posix: bool) -> None:
+    if posix:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            process.kill()
+    else:
+        process.kill()
+    process.wait()  # the pipes are closed by Popen.__exit__, even if a grandchild still holds them
+
+
+# A token or secret as a JSON field, a Python dict repr (MSAL errors) or a form field.
+_SECRET_FIELD = re.compile(
+    r"""(?P<key>["']?(?:accessToken|access_token|refreshToken|refresh_token|id_token|client_secret)["']?\s*[:=]\s*)"""
+    r"""(?:(?P<quote>["'])[^"'\r\n]*(?P=quote)?|[^\s&,;}"']+)""",
+    re.IGNORECASE,
+)
+_JWT = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]*")
+
+
+def sanitize_output(text: str, limit: int = _MAX_DETAIL) -> str:
+    """A tool's output made safe for an error message: token fields and JWT-looking strings redacted,
+    whitespace trimmed, and only the last ``limit`` characters kept (the CLI's ERROR line comes last)."""
+    cleaned = _JWT.sub("<redacted token>", _SECRET_FIELD.sub(r"\g<key>\g<quote><redacted>\g<quote>", text)).strip()
+    if len(cleaned) > limit:
+        cleaned = "... " + cleaned[-limit:]
+    return cleaned

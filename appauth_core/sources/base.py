@@ -1,0 +1,76 @@
+"""The small interface every token source implements, and the values it exchanges with the provider.
+
+A source knows one way of getting a token (a managed-identity host, the Azure CLI, a client secret ...).
+It does no caching and no retries beyond its own protocol's rules: the provider's cache sits in front.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com/"
+
+# Resources and tenants reach command lines (Azure CLI, Visual Studio) and URLs: only these characters.
+# The .NET library allowed ``[0-9a-zA-Z-.:/]`` for resources; we add ``_`` as azure-identity does.
+_RESOURCE_PATTERN = re.compile(r"^[0-9A-Za-z_\-.:/]+$")
+_TENANT_PATTERN = re.compile(r"^[0-9A-Za-z\-.]+$")
+
+
+def is_valid_resource(resource: str) -> bool:
+    return bool(_RESOURCE_PATTERN.match(resource))
+
+
+def is_valid_tenant(tenant_id: str) -> bool:
+    return bool(_TENANT_PATTERN.match(tenant_id))
+
+
+@dataclass(frozen=True)
+class TokenRequest:
+    """What the caller asked for. ``resource`` is as given (no ``/.default``)."""
+
+    resource: str
+    tenant_id: str | None = None
+    authority_host: str = DEFAULT_AUTHORITY_HOST  # always ends with "/"
+
+    @property
+    def scope(self) -> str:
+        """The v2 scope for this resource: ``https://vault.azure.net/.default``."""
+        return self.resource.rstrip("/") + "/.default"
+
+    @property
+    def authority(self) -> str:
+        """``{host}{tenant}`` when a tenant is known, else ``""`` (as the .NET library reports it)."""
+        return f"{self.authority_host}{self.tenant_id}" if self.tenant_id else ""
+
+
+@dataclass(frozen=True)
+class SourceToken:
+    """A token as a source obtained it. Times are Unix epoch seconds."""
+
+    access_token: str = field(repr=False)
+    expires_on: float
+    token_type: str = "Bearer"
+    refresh_on: float | None = None
+
+
+@runtime_checkable
+class TokenSource(Protocol):
+    """One way of getting a token.
+
+    ``name`` is what error messages call it ("Managed identity (App Service)", "Azure CLI").
+    ``cache_identity`` tells apart the identities a cache must not mix ("msi:system", "msi:<client id>",
+    "app:<app id>", "azure-cli") and never contains a secret.
+
+    ``get_token`` raises ``SourceUnavailableError`` when the method cannot work here at all, and
+    ``AzureServiceTokenProviderError`` when it was tried and failed; the message names the fix.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def cache_identity(self) -> str: ...
+
+    def get_token(self, request: TokenRequest) -> SourceToken: ...

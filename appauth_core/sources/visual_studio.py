@@ -1,0 +1,261 @@
+"""Tokens from the account signed in to Visual Studio (``RunAs=Developer; DeveloperTool=VisualStudio``).
+
+Visual Studio lists its token programs in ``tokenprovider.json``::
+
+    {"TokenProviders": [{"Path": "C:\\\\...\\\\Microsoft.Asal.TokenService.exe",
+                         "Arguments": ["--serviceConfigFile", "C:\\\\...\\\\servicehub.config.json"],
+                         "Preference": 2}]}
+
+We run them in ascending ``Preference`` as ``[Path, *Arguments, "--resource", R, ("--tenant", T)]``
+(Azure.Identity's order) and read ``{"access_token": ..., "expires_on": ...}`` from stdout. Unlike the
+.NET library, the file is read again whenever it changes (it cached it per instance and broke after a
+Visual Studio update: azure-sdk-for-net#7754), and the error lists every program with its own reason
+(.NET keyed them by file name, so one hid another).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import re
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import Attempt, AzureServiceTokenProviderError, SourceUnavailableError
+from .azure_cli import check_tool_request, run_tool, sanitize_output
+from .base import SourceToken, TokenRequest
+
+DEFAULT_TIMEOUT = 30.0  # seconds per token program: Azure.Identity's VisualStudioCredential limit
+TOKEN_PROVIDER_FILE = Path(".IdentityService", "AzureServiceAuth", "tokenprovider.json")
+_SIGNED_OUT_CODE = "TS005"  # Azure.Identity treats a token service reply with it as "not available"
+_SIGN_IN_HINT = "sign in to Visual Studio (Tools > Options > Azure Service Authentication)"
+
+# ISO 8601 as .NET writes it: up to 7 fraction digits, an optional "Z" or offset.
+_ISO = re.compile(
+    r"(?P<main>\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2})(?:\.(?P<fraction>\d+))?"
+    r"(?P<offset>[Zz]|[+-]\d{2}:?\d{2})?"
+)
+
+
+@dataclass(frozen=True)
+class TokenProviderEntry:
+    """One program from ``tokenprovider.json``."""
+
+    path: str
+    arguments: tuple[str, ...]
+    preference: int
+
+    @property
+    def exe_name(self) -> str:
+        """The file name, whichever separator the path uses (the file is written on Windows)."""
+        return re.split(r"[\\/]", self.path)[-1]
+
+
+class _ProviderFailed(Exception):
+    def __init__(self, reason: str, *, signed_out: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.signed_out = signed_out
+
+
+class VisualStudioSource:
+    """Gets tokens from Visual Studio's token programs; it caches no tokens, only the parsed file."""
+
+    name = "Visual Studio"
+    cache_identity = "visual-studio"
+
+    def __init__(
+        self,
+        *,
+        token_provider_file: Path | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        """``token_provider_file``: default ``%LOCALAPPDATA%\\.IdentityService\\AzureServiceAuth\\
+        tokenprovider.json`` on Windows, ``~/.IdentityService/AzureServiceAuth/tokenprovider.json`` elsewhere.
+        ``environ``: where those are looked up and what the programs get (default: ``os.environ``)."""
+        self._file = token_provider_file
+        self._timeout = timeout
+        self._environ = environ
+        self._parsed: tuple[Path, int, int, tuple[TokenProviderEntry, ...]] | None = None
+
+    def get_token(self, request: TokenRequest) -> SourceToken:
+        check_tool_request(request, self.name)
+        environ = dict(os.environ if self._environ is None else self._environ)
+        path = self._file or default_token_provider_file(environ)
+        entries = self._entries(path, request)
+        # Only absolute paths: a relative one would run whatever sits in the working directory.
+        installed = [entry for entry in entries if os.path.isabs(entry.path) and os.path.isfile(entry.path)]
+        if not installed:
+            listed = ", ".join(entry.path for entry in entries) or "none"
+            raise SourceUnavailableError(
+                f'No valid Visual Studio token providers were found in the Visual Studio token provider file "{path}"'
+                f" (programs listed: {listed}; none exists); update Visual Studio and {_SIGN_IN_HINT}.",
+                **_context(request),
+            )
+        failures: list[tuple[TokenProviderEntry, _ProviderFailed]] = []
+        for entry in installed:
+            try:
+                return self._run(entry, request, environ)
+            except _ProviderFailed as failure:
+                failures.append((entry, failure))
+        raise _all_failed(failures, request)
+
+    # --- the file ------------------------------------------------------------------------------------
+
+    def _entries(self, path: Path, request: TokenRequest) -> tuple[TokenProviderEntry, ...]:
+        """The parsed file, read again only when its modification time or size changed."""
+        try:
+            stat = path.stat()
+        except OSError:
+            raise SourceUnavailableError(
+                f'Visual Studio token provider file not found at "{path}"; install Visual Studio 2017 or later '
+                f"and {_SIGN_IN_HINT}.",
+                **_context(request),
+            ) from None
+        cached = self._parsed
+        if cached is not None and cached[:3] == (path, stat.st_mtime_ns, stat.st_size):
+            return cached[3]
+        try:
+            entries = parse_token_provider_file(path.read_text(encoding="utf-8-sig"))
+        except (OSError, ValueError) as problem:
+            # The file belongs to Visual Studio, not to the app: like Azure.Identity, report the method
+            # as unavailable so that a chain goes on to the Azure CLI.
+            raise SourceUnavailableError(
+                f'Visual Studio token provider file "{path}" is not in the expected format: {problem}. '
+                "Repair or update Visual Studio.",
+                **_context(request),
+            ) from None
+        self._parsed = (path, stat.st_mtime_ns, stat.st_size, entries)
+        return entries
+
+    # --- the programs --------------------------------------------------------------------------------
+
+    def _run(self, entry: TokenProviderEntry, request: TokenRequest, environ: Mapping[str, str]) -> SourceToken:
+        argv = [entry.path, *entry.arguments, "--resource", request.resource]
+        if request.tenant_id:
+            argv += ["--tenant", request.tenant_id]
+        try:
+            completed = run_tool(argv, env=environ, timeout=self._timeout)
+        except subprocess.TimeoutExpired:
+            raise _ProviderFailed(f"did not answer within {self._timeout:g} s and was stopped") from None
+        except OSError as error:
+            raise _ProviderFailed(f"could not be started ({error.strerror or error})") from None
+        if completed.returncode != 0:
+            output = completed.stderr.strip() or completed.stdout
+            raise _ProviderFailed(
+                f"exit code {completed.returncode}: {sanitize_output(output) or '(no output)'}",
+                signed_out=_SIGNED_OUT_CODE in output,
+            )
+        try:
+            return parse_provider_token(completed.stdout)
+        except ValueError as reason:
+            raise _ProviderFailed(f"printed something that is not a token ({reason})") from None
+
+
+def default_token_provider_file(environ: Mapping[str, str], *, windows: bool = os.name == "nt") -> Path:
+    """Where Visual Studio writes ``tokenprovider.json`` for this user."""
+    if windows:
+        local_app_data = environ.get("LOCALAPPDATA")
+        if not local_app_data:
+            raise SourceUnavailableError("Environment variable LOCALAPPDATA not set.", method=VisualStudioSource.name)
+        return Path(local_app_data) / TOKEN_PROVIDER_FILE
+    home = environ.get("HOME")
+    return (Path(home) if home else Path.home()) / TOKEN_PROVIDER_FILE
+
+
+def parse_token_provider_file(text: str) -> tuple[TokenProviderEntry, ...]:
+    """The entries in ascending ``Preference`` (ties keep file order); ``ValueError`` naming the problem."""
+    try:
+        document = json.loads(text)
+    except ValueError as error:
+        raise ValueError(f"not JSON ({error})") from None
+    providers = document.get("TokenProviders") if isinstance(document, dict) else None
+    if not isinstance(providers, list):
+        raise ValueError("'TokenProviders' must be a list")
+    entries = [_entry(index, raw) for index, raw in enumerate(providers)]
+    return tuple(sorted(entries, key=lambda entry: entry.preference))
+
+
+def _entry(index: int, raw: Any) -> TokenProviderEntry:
+    where = f"TokenProviders[{index}]"
+    if not isinstance(raw, dict):
+        raise ValueError(f"{where} must be an object")
+    path, preference, arguments = raw.get("Path"), raw.get("Preference"), raw.get("Arguments")
+    if not isinstance(path, str) or not path:
+        raise ValueError(f"{where}.Path is missing or not a string")
+    if not isinstance(preference, int) or isinstance(preference, bool):
+        raise ValueError(f"{where}.Preference is missing or not an integer")
+    if arguments is None:
+        arguments = []
+    if not isinstance(arguments, list) or not all(isinstance(a, str) for a in arguments):
+        raise ValueError(f"{where}.Arguments must be a list of strings")
+    return TokenProviderEntry(path, tuple(arguments), preference)
+
+
+def parse_provider_token(stdout: str) -> SourceToken:
+    """``{"access_token": ..., "expires_on": ...}``; ``ValueError`` (never quoting the token) otherwise."""
+    try:
+        payload = json.loads(stdout)
+    except ValueError:
+        raise ValueError("the output is not JSON") from None
+    token = payload.get("access_token") if isinstance(payload, dict) else None
+    if not isinstance(token, str) or not token:
+        raise ValueError("no access_token")
+    return SourceToken(token, parse_expires_on(payload.get("expires_on")))
+
+
+def parse_expires_on(value: object) -> float:
+    """Epoch seconds from what a token program prints: epoch seconds (number or digits), or ISO 8601.
+
+    An ISO time without an offset is read as local time, as .NET's ``DateTimeOffset`` parsing (used by
+    both the .NET library and Azure.Identity) does; with ``Z`` or an offset it is exact.
+    """
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise ValueError("expires_on is not a finite number")
+        return float(value)
+    if not isinstance(value, str):
+        raise ValueError("no expires_on")
+    text = value.strip()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    match = _ISO.fullmatch(text)
+    if match is None:
+        raise ValueError("expires_on is neither epoch seconds nor an ISO 8601 time")
+    # Python 3.10's fromisoformat takes exactly 6 fraction digits, no "Z" and no "+0100".
+    fraction = (match["fraction"] or "").ljust(6, "0")[:6]
+    offset = match["offset"] or ""
+    offset = "+00:00" if offset in ("Z", "z") else (f"{offset[:3]}:{offset[-2:]}" if offset else "")
+    try:
+        moment = dt.datetime.fromisoformat(f"{match['main']}.{fraction}{offset}")
+    except ValueError:
+        raise ValueError("expires_on is not a valid date") from None
+    return moment.timestamp()  # naive: local time
+
+
+def _context(request: TokenRequest) -> dict[str, Any]:
+    return {"resource": request.resource, "authority": request.authority, "method": VisualStudioSource.name}
+
+
+def _all_failed(
+    failures: Sequence[tuple[TokenProviderEntry, _ProviderFailed]], request: TokenRequest
+) -> AzureServiceTokenProviderError:
+    """One error naming each program and its reason; "unavailable" when every one said TS005."""
+    attempts = [Attempt(f"Visual Studio token provider {entry.exe_name}", f.reason) for entry, f in failures]
+    listing = "; ".join(f"{entry.exe_name}: {f.reason}" for entry, f in failures)
+    if all(failure.signed_out for _, failure in failures):
+        return SourceUnavailableError(
+            f"Visual Studio is not signed in ({listing}); {_SIGN_IN_HINT}.", attempts=attempts, **_context(request)
+        )
+    return AzureServiceTokenProviderError(
+        f"Visual Studio could not get a token from its {len(failures)} token provider(s): {listing}. "
+        f"If the account needs to sign in again, {_SIGN_IN_HINT}.",
+        attempts=attempts,
+        **_context(request),
+    )

@@ -1,0 +1,444 @@
+"""AzureCliSource against the real Azure CLI signed in to the emulator, and against small fake ``az``
+scripts (real processes) for what the real CLI cannot be made to do: hang, print old output, leak."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import socket
+import stat
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import pytest
+import requests
+
+from appauth_core.errors import AzureServiceTokenProviderError, InvalidRequestError, SourceUnavailableError
+from appauth_core.sources.azure_cli import AzureCliSource, CliAccount, find_executable, sanitize_output
+from appauth_core.sources.base import TokenRequest, TokenSource
+from appauth_core.testing.emulator import SOURCE_SELECTING_VARIABLES, AzureEmulator
+
+VAULT = "https://vault.azure.net"
+STORAGE = "https://storage.azure.com"
+CLOUD = "AppAuthEmulator"
+AZ_TIMEOUT = 120  # seconds for one setup `az` command; each takes well under 2 s here
+JWT_LOOKALIKE = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJsZWFrIn0.c2lnbmF0dXJl"
+
+# What would hand the CLI someone's credentials, configuration or proxy (as tests/standins/test_azure_cli.py).
+_DROPPED_PREFIXES = ("AZURE_", "ARM_", "MSI_", "IDENTITY_", "IMDS_", "AZUREPS_")
+_PROXY_VARIABLES = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
+
+
+# --- the real CLI, signed in to the emulator ---------------------------------------------------------
+
+
+def _path_without_az() -> str:
+    """This machine's PATH minus any folder holding an ``az``: the CLI is found only through cli_path."""
+    folders = os.environ.get("PATH", "").split(os.pathsep)
+    return os.pathsep.join(f for f in folders if f and shutil.which("az", path=f) is None)
+
+
+def _cli_environ(config_dir: Path, emulator: AzureEmulator, proxy: str) -> dict[str, str]:
+    """A clean environment pointing the CLI at its own configuration, the emulator's CA and a dead proxy
+    (the CLI's update check and any other stray call are refused on loopback instead of leaving)."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in SOURCE_SELECTING_VARIABLES
+        and not name.upper().startswith(_DROPPED_PREFIXES)
+        and name.lower() not in _PROXY_VARIABLES
+    }
+    env.update(
+        {
+            "PATH": _path_without_az(),
+            "AZURE_CONFIG_DIR": str(config_dir),
+            "REQUESTS_CA_BUNDLE": str(emulator.ca_bundle_path),
+            "AZURE_CORE_COLLECT_TELEMETRY": "false",
+            "HTTP_PROXY": proxy,
+            "HTTPS_PROXY": proxy,
+            "NO_PROXY": "127.0.0.1,localhost,::1",
+        }
+    )
+    return env
+
+
+def _az(az_cli: Path, environ: dict[str, str], *args: str) -> None:
+    completed = subprocess.run(
+        [str(az_cli), *args], env=environ, capture_output=True, text=True, timeout=AZ_TIMEOUT, check=False
+    )
+    if completed.returncode != 0:  # only the command group is named: the arguments hold a secret
+        pytest.fail(f"`az {' '.join(args[:2])}` exited {completed.returncode}: {completed.stderr}")
+
+
+@pytest.fixture(scope="module")
+def dead_proxy() -> Iterator[str]:
+    """A loopback port that is bound but never listens: connecting to it is refused."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@pytest.fixture(scope="module")
+def signed_in_environ(
+    az_cli: Path, azure_emulator_session: AzureEmulator, tmp_path_factory: pytest.TempPathFactory, dead_proxy: str
+) -> dict[str, str]:
+    """The environment of a CLI signed in to the emulator as its service principal (one login per module)."""
+    emulator = azure_emulator_session
+    environ = _cli_environ(tmp_path_factory.mktemp("azure-config"), emulator, dead_proxy)
+    _az(az_cli, environ, "cloud", "register", "--name", CLOUD, "--endpoint-resource-manager", emulator.authority)
+    _az(az_cli, environ, "cloud", "set", "--name", CLOUD)
+    _az(az_cli, environ, "config", "set", "core.instance_discovery=false")
+    _az(
+        az_cli,
+        environ,
+        "login",
+        "--service-principal",
+        "--username",
+        emulator.app.app_id,
+        f"--password={emulator.app.secrets[0]}",
+        "--tenant",
+        emulator.tenant_id,
+    )
+    return environ
+
+
+@pytest.fixture
+def cli(az_cli: Path, signed_in_environ: dict[str, str]) -> AzureCliSource:
+    return AzureCliSource(cli_path=str(az_cli.parent), environ=signed_in_environ)
+
+
+@pytest.mark.azure_cli
+def test_token_from_the_real_cli(cli: AzureCliSource, azure_emulator: AzureEmulator) -> None:
+    emulator = azure_emulator
+
+    token = cli.get_token(TokenRequest(STORAGE))
+
+    claims = emulator.issuer.verify(token.access_token)  # raises unless the emulator signed it
+    assert (claims["aud"], claims["appid"], claims["tid"]) == (STORAGE, emulator.app.app_id, emulator.tenant_id)
+    # MSAL inside the CLI computes expires_on as its clock + expires_in: it may trail exp by a second.
+    assert 0 <= claims["exp"] - token.expires_on <= 5
+    assert token.token_type == "Bearer"
+
+
+@pytest.mark.azure_cli
+def test_vault_token_reads_a_secret(cli: AzureCliSource, azure_emulator: AzureEmulator) -> None:
+    emulator = azure_emulator
+    name = f"cli-source-{uuid.uuid4().hex[:12]}"
+    emulator.vault.set_secret(name, "from the Azure CLI source")
+
+    token = cli.get_token(TokenRequest(VAULT))
+    response = requests.get(
+        f"{emulator.vault.url}secrets/{name}/?api-version=7.5",
+        headers={"Authorization": f"Bearer {token.access_token}"},
+        verify=str(emulator.ca_path),
+        timeout=30,
+    )
+
+    assert response.status_code == 200, response.text
+    assert response.json()["value"] == "from the Azure CLI source"
+
+
+@pytest.mark.azure_cli
+def test_tenant_is_passed_to_the_cli(cli: AzureCliSource, azure_emulator: AzureEmulator) -> None:
+    emulator = azure_emulator
+    token = cli.get_token(TokenRequest(VAULT, tenant_id=emulator.tenant_id))
+    assert emulator.issuer.verify(token.access_token)["tid"] == emulator.tenant_id
+
+    # A tenant the emulator does not know: MSAL inside the CLI fails to discover that tenant's authority.
+    unknown = str(uuid.uuid4())
+    with pytest.raises(AzureServiceTokenProviderError, match=f"authority configuration for .*/{unknown}") as caught:
+        cli.get_token(TokenRequest(VAULT, tenant_id=unknown))
+    assert not isinstance(caught.value, SourceUnavailableError)  # signed in; Entra ID refused
+    assert caught.value.authority == f"https://login.microsoftonline.com/{unknown}"
+
+
+@pytest.mark.azure_cli
+def test_signed_in_account(cli: AzureCliSource, azure_emulator: AzureEmulator) -> None:
+    account = cli.signed_in_account()
+    assert account == CliAccount(
+        user_name=azure_emulator.app.app_id,
+        user_type="servicePrincipal",
+        tenant_id=azure_emulator.tenant_id,
+        subscription_id=azure_emulator.directory.subscription_id,
+        cloud_name=CLOUD,
+    )
+
+
+@pytest.mark.azure_cli
+def test_signed_out_cli_says_az_login(
+    az_cli: Path, azure_emulator: AzureEmulator, tmp_path: Path, dead_proxy: str
+) -> None:
+    environ = _cli_environ(tmp_path, azure_emulator, dead_proxy)  # a configuration folder never signed in
+    source = AzureCliSource(cli_path=str(az_cli.parent), environ=environ)
+
+    with pytest.raises(SourceUnavailableError, match="not signed in: run `az login`") as caught:
+        source.get_token(TokenRequest(VAULT))
+
+    assert (caught.value.method, caught.value.resource) == ("Azure CLI", VAULT)
+    assert source.signed_in_account() is None
+
+
+# --- fake `az` programs --------------------------------------------------------------------------------
+
+
+def _fake_az(folder: Path, body: str) -> Path:
+    """An executable ``az`` shell script in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    script = folder / "az"
+    script.write_text("#!/bin/sh\n" + body)
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    return script
+
+
+def _printing(folder: Path, payload: Mapping[str, object], record: Path | None = None) -> Path:
+    """A fake az that records its arguments (one per line) and prints ``payload``."""
+    recording = f'printf "%s\\n" "$@" > "{record}"\n' if record else ""
+    return _fake_az(folder, f"{recording}cat <<'EOF'\n{json.dumps(payload)}\nEOF\n")
+
+
+def _environ(*folders: Path, **extra: str) -> dict[str, str]:
+    """No az on PATH except in ``folders``; /bin and /usr/bin stay for the scripts' own tools."""
+    base = [str(f) for f in folders] + ["/usr/bin", "/bin"]
+    return {"PATH": os.pathsep.join(base), **extra}
+
+
+@pytest.fixture(autouse=True)
+def _no_az_in_system_folders(request: pytest.FixtureRequest) -> None:
+    if "azure_cli" not in request.keywords and find_executable("az", "/usr/bin:/bin"):
+        pytest.skip("an az in /usr/bin or /bin would be found by the fake-az tests")
+
+
+def test_is_a_token_source() -> None:
+    source = AzureCliSource()
+    assert isinstance(source, TokenSource)
+    assert (source.name, source.cache_identity) == ("Azure CLI", "azure-cli")
+
+
+def test_cli_not_installed(tmp_path: Path) -> None:
+    empty_cli_path, empty_path = tmp_path / "cli", tmp_path / "path"
+    empty_cli_path.mkdir()
+    empty_path.mkdir()
+    source = AzureCliSource(cli_path=str(empty_cli_path), environ={"PATH": str(empty_path)})
+
+    with pytest.raises(SourceUnavailableError, match="Azure CLI not found on PATH; install it or set AzureCLIPath"):
+        source.get_token(TokenRequest(VAULT))
+
+
+def test_azure_cli_path_variable_is_searched_first(tmp_path: Path) -> None:
+    record = tmp_path / "args"
+    _printing(tmp_path / "on-path", {"accessToken": "wrong one", "expires_on": 1})
+    _printing(tmp_path / "cli", {"accessToken": "tok", "expires_on": 1_900_000_000}, record)
+    environ = _environ(tmp_path / "on-path", AzureCLIPath=str(tmp_path / "cli"))
+
+    token = AzureCliSource(environ=environ).get_token(TokenRequest(VAULT, tenant_id="contoso.onmicrosoft.com"))
+
+    assert (token.access_token, token.expires_on) == ("tok", 1_900_000_000)
+    expected = ["account", "get-access-token", "--output", "json", "--resource", VAULT]
+    assert record.read_text().splitlines() == [*expected, "--tenant", "contoso.onmicrosoft.com"]
+
+
+def test_relative_path_entries_are_not_searched(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An az planted in the working directory must not run through an empty or "." PATH entry."""
+    _printing(tmp_path, {"accessToken": "planted", "expires_on": 1})
+    monkeypatch.chdir(tmp_path)
+    source = AzureCliSource(cli_path=".", environ={"PATH": "::.:/usr/bin:/bin"})
+
+    with pytest.raises(SourceUnavailableError, match="not found"):
+        source.get_token(TokenRequest(VAULT))
+
+
+def test_cli_environment(tmp_path: Path) -> None:
+    record = tmp_path / "seen"
+    _fake_az(
+        tmp_path / "cli",
+        f'{{ echo "$AZURE_CORE_NO_COLOR"; echo "$AZURE_CORE_COLLECT_TELEMETRY"; echo "$PATH";'
+        f' readlink /proc/self/fd/0; }} > "{record}"\n'
+        'echo \'{"accessToken": "tok", "expires_on": 1900000000}\'\n',
+    )
+    environ = _environ(tmp_path / "elsewhere", AZURE_CORE_COLLECT_TELEMETRY="true")
+
+    AzureCliSource(cli_path=str(tmp_path / "cli"), environ=environ).get_token(TokenRequest(VAULT))
+
+    no_color, telemetry, path, stdin = record.read_text().splitlines()
+    assert (no_color, telemetry) == ("true", "true")  # colour off; the user's telemetry choice kept
+    assert path.split(os.pathsep)[:2] == [str(tmp_path / "cli"), str(tmp_path / "elsewhere")]
+    if Path("/proc/self/fd/0").exists():
+        assert stdin == "/dev/null"  # the CLI can never sit waiting for a prompt answer
+
+
+@pytest.mark.parametrize(
+    ("resource", "tenant", "problem"),
+    [
+        ("https://vault.azure.net; touch pwned", None, "Resource"),
+        ("https://vault.azure.net$(id)", None, "Resource"),
+        ("https://vault.azure.net --tenant x", None, "Resource"),
+        ("--help", None, "Resource"),
+        ("", None, "Resource"),
+        (VAULT, "contoso&calc", "Tenant"),
+        (VAULT, "../tenant", "Tenant"),
+        (VAULT, "-x", "Tenant"),
+        (VAULT, "", "Tenant"),
+    ],
+)
+def test_bad_resource_or_tenant_starts_no_process(
+    tmp_path: Path, resource: str, tenant: str | None, problem: str
+) -> None:
+    marker = tmp_path / "started"
+    _fake_az(tmp_path / "cli", f'touch "{marker}"\necho \'{{"accessToken": "t", "expires_on": 1}}\'\n')
+    source = AzureCliSource(cli_path=str(tmp_path / "cli"), environ=_environ())
+
+    with pytest.raises(InvalidRequestError, match=f"{problem} .* is not in the expected format: only letters"):
+        source.get_token(TokenRequest(resource, tenant_id=tenant))
+    assert not marker.exists()
+
+    source.get_token(TokenRequest(VAULT))  # the same fake does run for a good request
+    assert marker.exists()
+
+
+def test_old_cli_expires_on_local_time(tmp_path: Path) -> None:
+    expires = 1_900_000_000
+    local = dt.datetime.fromtimestamp(expires).strftime("%Y-%m-%d %H:%M:%S.%f")  # what az < 2.54 printed
+    payload = {"accessToken": "tok", "expiresOn": local, "subscription": "s", "tenant": "t", "tokenType": "Bearer"}
+    _printing(tmp_path / "cli", payload)
+
+    token = AzureCliSource(cli_path=str(tmp_path / "cli"), environ=_environ()).get_token(TokenRequest(VAULT))
+
+    assert token.expires_on == expires
+
+
+@pytest.mark.parametrize("epoch", [1_900_000_000, "1900000000"])
+def test_expires_on_wins_over_expires_on_local(tmp_path: Path, epoch: object) -> None:
+    payload = {"accessToken": "tok", "expiresOn": "2001-01-01 00:00:00.000000", "expires_on": epoch}
+    _printing(tmp_path / "cli", payload)
+
+    token = AzureCliSource(cli_path=str(tmp_path / "cli"), environ=_environ()).get_token(TokenRequest(VAULT))
+
+    assert token.expires_on == 1_900_000_000
+
+
+@pytest.mark.parametrize(
+    ("stdout", "reason"),
+    [
+        ("WARNING: not json", "not JSON"),
+        ("[1, 2]", "not a JSON object"),
+        (json.dumps({"expires_on": 1}), "no accessToken"),
+        (json.dumps({"accessToken": JWT_LOOKALIKE}), "no expires_on or expiresOn"),
+        (json.dumps({"accessToken": JWT_LOOKALIKE, "expires_on": "soon"}), "expires_on is not a number"),
+        (json.dumps({"accessToken": JWT_LOOKALIKE, "expires_on": "nan"}), "expires_on is not a number"),
+        (json.dumps({"accessToken": JWT_LOOKALIKE, "expiresOn": "tomorrow"}), "expiresOn is not a date"),
+    ],
+)
+def test_output_that_is_not_a_token(tmp_path: Path, stdout: str, reason: str) -> None:
+    _fake_az(tmp_path / "cli", f"cat <<'EOF'\n{stdout}\nEOF\n")
+    source = AzureCliSource(cli_path=str(tmp_path / "cli"), environ=_environ())
+
+    with pytest.raises(AzureServiceTokenProviderError, match="not a token") as caught:
+        source.get_token(TokenRequest(VAULT))
+
+    assert reason in str(caught.value)
+    assert JWT_LOOKALIKE not in str(caught.value)
+
+
+def test_hung_cli_is_killed(tmp_path: Path) -> None:
+    pid_file = tmp_path / "sleeper.pid"
+    # The script starts a child, as the real az starts Python: the whole group must be stopped.
+    _fake_az(tmp_path / "cli", f'sleep 600 &\necho $! > "{pid_file}"\nwait\n')
+    source = AzureCliSource(cli_path=str(tmp_path / "cli"), timeout=1.0, environ=_environ())
+
+    with pytest.raises(AzureServiceTokenProviderError, match="did not answer within 1 s and was stopped") as caught:
+        source.get_token(TokenRequest(VAULT))
+
+    assert not isinstance(caught.value, SourceUnavailableError)
+    assert _gone(int(pid_file.read_text()))
+
+
+def _gone(pid: int) -> bool:
+    """The process is dead (or a zombie awaiting its new parent); waits up to 10 s for init to reap it."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        status = Path(f"/proc/{pid}/stat")
+        if status.exists() and status.read_text().split(") ")[-1].startswith("Z"):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_failure_stderr_is_sanitised(tmp_path: Path) -> None:
+    noise = "WARNING: " + "x" * 5000
+    _fake_az(
+        tmp_path / "cli",
+        f"cat >&2 <<'EOF'\n{noise}\nERROR: AADSTS7000222: secret expired. Debug: "
+        f'{{"accessToken": "opaque-secret-token", "tokenType": "Bearer"}} Authorization: Bearer {JWT_LOOKALIKE}\n'
+        "EOF\nexit 1\n",
+    )
+    source = AzureCliSource(cli_path=str(tmp_path / "cli"), environ=_environ())
+
+    with pytest.raises(AzureServiceTokenProviderError) as caught:
+        source.get_token(TokenRequest(VAULT))
+
+    message = str(caught.value)
+    assert not isinstance(caught.value, SourceUnavailableError)
+    assert message.startswith("Azure CLI could not get a token (exit code 1): ... ")
+    assert "ERROR: AADSTS7000222: secret expired." in message
+    assert "opaque-secret-token" not in message
+    assert JWT_LOOKALIKE not in message
+    assert '"accessToken": "<redacted>"' in message
+    assert "Bearer <redacted token>" in message
+    assert len(message) < 1000
+
+
+@pytest.mark.parametrize(
+    ("stderr", "unavailable"),
+    [
+        ("ERROR: Please run 'az login' to setup account.", True),
+        ("ERROR: Subscription 'x' not found. Check the spelling, or run 'az account set'.", True),
+        ("ERROR: AADSTS70043: The refresh token has expired. Please run 'az login'.", False),
+    ],
+)
+def test_signed_out_is_told_apart_from_entra_errors(tmp_path: Path, stderr: str, unavailable: bool) -> None:
+    _fake_az(tmp_path / "cli", f'echo "{stderr}" >&2\nexit 1\n')
+    source = AzureCliSource(cli_path=str(tmp_path / "cli"), environ=_environ())
+
+    with pytest.raises(AzureServiceTokenProviderError) as caught:
+        source.get_token(TokenRequest(VAULT))
+
+    assert isinstance(caught.value, SourceUnavailableError) is unavailable
+    assert ("run `az login`" in str(caught.value)) is unavailable
+    assert stderr in str(caught.value)
+
+
+def test_exit_127_means_not_installed(tmp_path: Path) -> None:
+    _fake_az(tmp_path / "cli", "echo 'python3: not found' >&2\nexit 127\n")
+    source = AzureCliSource(cli_path=str(tmp_path / "cli"), environ=_environ())
+
+    with pytest.raises(SourceUnavailableError, match="not found on PATH"):
+        source.get_token(TokenRequest(VAULT))
+
+
+def test_unstartable_cli(tmp_path: Path) -> None:
+    script = _fake_az(tmp_path / "cli", "")
+    script.write_text("#!/nonexistent/interpreter\n")
+    source = AzureCliSource(cli_path=str(tmp_path / "cli"), environ=_environ())
+
+    with pytest.raises(SourceUnavailableError, match="could not be started"):
+        source.get_token(TokenRequest(VAULT))
+
+
+def test_sanitize_output_keeps_the_end() -> None:
+    text = "start " + "y" * 2000 + " ERROR: the part that matters"
+    cleaned = sanitize_output(text, limit=100)
+    assert cleaned.endswith("ERROR: the part that matters")
+    assert cleaned.startswith("... ")
+    assert len(cleaned) == 104
+    assert sanitize_output(f"{{'access_token': 'x'}} \"access_token\" : \"{JWT_LOOKALIKE}\" client_secret=abc&b=1") == (
+        "{'access_token': '<redacted>'} \"access_token\" : \"<redacted>\" client_secret=<redacted>&b=1"
+    )
