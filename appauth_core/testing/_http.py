@@ -170,13 +170,19 @@ class _Server(ThreadingHTTPServer):
     def finish_request(self, request: Any, client_address: Any) -> None:
         # The TLS handshake runs here, on the connection's own thread, so one slow or broken client
         # cannot stall the accept loop for everyone else.
-        if self.ssl_context is not None:
-            try:
-                request = self.ssl_context.wrap_socket(request, server_side=True)
-            except (ssl.SSLError, OSError) as exc:
-                logger.debug("%s: TLS handshake failed: %s", self.name, exc)
-                return
-        super().finish_request(request, client_address)
+        if self.ssl_context is None:
+            super().finish_request(request, client_address)
+            return
+        try:
+            wrapped = self.ssl_context.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError) as exc:
+            logger.debug("%s: TLS handshake failed: %s", self.name, exc)
+            return
+        try:
+            super().finish_request(wrapped, client_address)
+        finally:
+            # wrap_socket detached the plain socket that socketserver will close, so close this one.
+            wrapped.close()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         logger.debug("%s: connection from %s ended with an error", self.name, client_address, exc_info=True)

@@ -1,0 +1,245 @@
+"""``AzureServiceTokenProvider``: tokens for any resource from the developer's sign-in locally and from
+a managed identity (or a service principal) in Azure, with no code change.
+
+Also an azure-core credential (``get_token`` / ``get_token_info``), so ``SecretClient(url, provider)``,
+``BlobServiceClient(url, credential=provider)`` and every other Azure SDK client take it as it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import datetime as dt
+import logging
+import os
+import time
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit
+
+from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
+
+from .cache import CacheEntry, TokenCache, new_entry, shared_cache
+from .connection_string import ConnectionSettings, parse_connection_string
+from .errors import AzureServiceTokenProviderError, ConnectionStringError, InvalidRequestError
+from .result import AppAuthenticationResult, Principal
+from .selection import default_chain, source_for
+from .sources.base import DEFAULT_AUTHORITY_HOST, TokenRequest, TokenSource, is_valid_resource, is_valid_tenant
+from .token_claims import fingerprint
+
+logger = logging.getLogger("appauth_core")
+
+CONNECTION_STRING_VARIABLE = "AzureServicesAuthConnectionString"
+_DEFAULT_SUFFIX = "/.default"
+
+
+class AzureServiceTokenProvider:
+    """Get access tokens for Azure resources without credentials in code.
+
+    ``connection_string``: ``None`` reads ``AzureServicesAuthConnectionString``; absent or empty means the
+    default chain (managed identity, then Visual Studio, then the Azure CLI). ``azure_ad_instance``: the
+    Entra ID host for service-principal sign-in (sovereign clouds, the local emulator); https, defaults to
+    ``https://login.microsoftonline.com/`` (or ``AzureAdInstance`` in the connection string).
+
+    Tokens are cached process-wide, refreshed before they expire, and fetched once however many callers
+    ask at the same moment.
+    """
+
+    def __init__(
+        self,
+        connection_string: str | None = None,
+        azure_ad_instance: str | None = None,
+        *,
+        cache: TokenCache | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        env = os.environ if environ is None else environ
+        text = connection_string if connection_string is not None else env.get(CONNECTION_STRING_VARIABLE)
+        self._settings: ConnectionSettings | None = (
+            parse_connection_string(text) if text is not None and text.strip() else None
+        )
+        self._source: TokenSource = source_for(self._settings, env) if self._settings else default_chain(env)
+        configured = azure_ad_instance or (self._settings.azure_ad_instance if self._settings else None)
+        self._authority_host = _normalise_instance(configured or DEFAULT_AUTHORITY_HOST)
+        self._cache = shared_cache if cache is None else cache
+        self._principal: Principal | None = None
+
+    def __repr__(self) -> str:
+        shown = self._settings.redacted if self._settings else None
+        return f"AzureServiceTokenProvider(connection_string={shown!r}, azure_ad_instance={self._authority_host!r})"
+
+    # --- the .NET API -----------------------------------------------------------------------------
+
+    def get_access_token(self, resource: str, tenant_id: str | None = None, force_refresh: bool = False) -> str:
+        """An access token for ``resource`` (e.g. ``https://vault.azure.net``), from cache when it can."""
+        return self._entry(resource, tenant_id, force_refresh).token.access_token
+
+    def get_authentication_result(
+        self, resource: str, tenant_id: str | None = None, force_refresh: bool = False
+    ) -> AppAuthenticationResult:
+        entry = self._entry(resource, tenant_id, force_refresh)
+        return _result(entry, resource)
+
+    async def get_access_token_async(
+        self, resource: str, tenant_id: str | None = None, force_refresh: bool = False
+    ) -> str:
+        return (await self._entry_async(resource, tenant_id, force_refresh)).token.access_token
+
+    async def get_authentication_result_async(
+        self, resource: str, tenant_id: str | None = None, force_refresh: bool = False
+    ) -> AppAuthenticationResult:
+        return _result(await self._entry_async(resource, tenant_id, force_refresh), resource)
+
+    @property
+    def principal_used(self) -> Principal | None:
+        """Who the last token this provider handed out was for; None before the first token."""
+        return self._principal
+
+    def key_vault_token_callback(self, authority: str, resource: str, scope: str | None = None) -> str:
+        """The .NET ``KeyVaultTokenCallback`` shape. Only the tenant is taken from ``authority`` (a
+        challenge's URL): tokens are always requested from this provider's own Entra host."""
+        tenant = urlsplit(authority).path.strip("/").split("/")[-1] or None
+        return self.get_access_token(resource, tenant_id=tenant)
+
+    # --- azure-core credential protocols ----------------------------------------------------------
+
+    def get_token(
+        self,
+        *scopes: str,
+        claims: str | None = None,
+        tenant_id: str | None = None,
+        enable_cae: bool = False,
+        **kwargs: Any,
+    ) -> AccessToken:
+        """azure-core ``TokenCredential``. A claims challenge (CAE) forces a fresh token."""
+        entry = self._entry(_resource_from_scopes(scopes), tenant_id, force_refresh=bool(claims))
+        return AccessToken(entry.token.access_token, int(entry.token.expires_on))
+
+    def get_token_info(self, *scopes: str, options: TokenRequestOptions | None = None) -> AccessTokenInfo:
+        """azure-core ``SupportsTokenInfo`` (what SecretClient 4.9+ calls first)."""
+        options = options or {}
+        entry = self._entry(
+            _resource_from_scopes(scopes), options.get("tenant_id"), force_refresh=bool(options.get("claims"))
+        )
+        return AccessTokenInfo(
+            entry.token.access_token,
+            int(entry.token.expires_on),
+            token_type=entry.token.token_type,
+            refresh_on=int(entry.refresh_at),
+        )
+
+    def close(self) -> None:
+        """Nothing to release: sources own no resource that outlives a call. Present for azure-core."""
+
+    def __enter__(self) -> AzureServiceTokenProvider:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # --- internals --------------------------------------------------------------------------------
+
+    def _key(self, resource: str, tenant_id: str | None) -> tuple[str, str, str, str]:
+        # `https://vault.azure.net` and `https://vault.azure.net/` share an entry (they are one resource).
+        return (self._source.cache_identity, self._authority_host, tenant_id or "", resource.rstrip("/"))
+
+    def _entry(self, resource: str, tenant_id: str | None, force_refresh: bool) -> CacheEntry:
+        _check(resource, tenant_id)
+        key = self._key(resource, tenant_id)
+        entry = self._cache.get(key, lambda: self._fetch(resource, tenant_id), force_refresh=force_refresh)
+        self._principal = entry.principal
+        return entry
+
+    async def _entry_async(self, resource: str, tenant_id: str | None, force_refresh: bool) -> CacheEntry:
+        """The sync path, off the event loop; a cache hit never leaves the loop's thread."""
+        if not force_refresh:
+            _check(resource, tenant_id)
+            entry = self._cache.peek(self._key(resource, tenant_id))
+            if entry is not None:
+                self._principal = entry.principal
+                return entry
+        return await asyncio.to_thread(self._entry, resource, tenant_id, force_refresh)
+
+    def _fetch(self, resource: str, tenant_id: str | None) -> CacheEntry:
+        # Sources get the resource without a trailing slash: managed-identity endpoints echo it into the
+        # audience, and Key Vault refuses `https://vault.azure.net/` (AKV10022), a classic .NET-era failure.
+        request = TokenRequest(resource.rstrip("/") or resource, tenant_id, self._authority_host)
+        try:
+            token = self._source.get_token(request)
+        except AzureServiceTokenProviderError as error:
+            raise self._with_context(error, request) from error
+        method = getattr(self._source, "selected", None) or self._source
+        principal = Principal.from_token(token.access_token)
+        entry = new_entry(token, principal, method.name, time.time())
+        logger.debug("Got a token for %s via %s (%s)", resource, method.name, fingerprint(token.access_token))
+        return entry
+
+    def _with_context(self, error: AzureServiceTokenProviderError, request: TokenRequest) -> Exception:
+        """Add what was asked and with which (redacted) connection string, keeping the error's type."""
+        if isinstance(error, ConnectionStringError) or (self._settings is None and error.attempts):
+            return error  # a configuration error, or the chain's summary, which already says it all
+        context = (
+            f"connection string: {self._settings.redacted}"
+            if self._settings
+            else "connection string: none (default chain)"
+        )
+        message = f"{error.message}\n({context}; resource: {request.resource}; authority: {request.authority or '-'})"
+        annotated = copy.copy(error)  # subclasses may take other constructor arguments
+        annotated.message, annotated.args = message, (message,)
+        annotated.resource, annotated.authority = request.resource, request.authority
+        return annotated
+
+
+def clear_token_cache() -> None:
+    """Forget every cached token in this process (the .NET library had no way to: its issue #6967)."""
+    shared_cache.clear()
+
+
+def _result(entry: CacheEntry, resource: str) -> AppAuthenticationResult:
+    return AppAuthenticationResult(
+        access_token=entry.token.access_token,
+        expires_on=dt.datetime.fromtimestamp(entry.token.expires_on, dt.timezone.utc),
+        resource=resource,
+        token_type=entry.token.token_type,
+        tenant_id=entry.principal.tenant_id,
+    )
+
+
+def _check(resource: str, tenant_id: str | None) -> None:
+    if not isinstance(resource, str) or not resource.strip():
+        raise InvalidRequestError("resource is required, e.g. 'https://vault.azure.net'")
+    if not is_valid_resource(resource):
+        raise InvalidRequestError(
+            f"resource {resource!r} has characters a resource identifier cannot have: only letters, digits "
+            "and . : / - _ are allowed (e.g. 'https://vault.azure.net' or an app ID URI)",
+            resource=resource,
+        )
+    if tenant_id is not None and not is_valid_tenant(tenant_id):
+        raise InvalidRequestError(
+            f"tenant_id {tenant_id!r} is not a tenant ID or domain (letters, digits, '-' and '.')", resource=resource
+        )
+
+
+def _resource_from_scopes(scopes: tuple[str, ...]) -> str:
+    if len(scopes) != 1:
+        raise InvalidRequestError(f"exactly one scope is supported, got {len(scopes)}: {list(scopes)}")
+    scope = scopes[0]
+    if not scope.endswith(_DEFAULT_SUFFIX):
+        raise InvalidRequestError(
+            f"scope {scope!r} is not a '<resource>/.default' scope; app and managed-identity tokens are "
+            "per resource (e.g. 'https://vault.azure.net/.default')"
+        )
+    return scope[: -len(_DEFAULT_SUFFIX)]
+
+
+def _normalise_instance(instance: str) -> str:
+    if urlsplit(instance).scheme != "https" or not urlsplit(instance).netloc:
+        raise ConnectionStringError(
+            f"azure_ad_instance {instance!r} is not valid: it must be an https URL such as "
+            "'https://login.microsoftonline.com/'",
+            key="AzureAdInstance",
+        )
+    return instance if instance.endswith("/") else instance + "/"

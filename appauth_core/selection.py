@@ -1,0 +1,93 @@
+"""Which token source a provider uses: the one a connection string names, or the default chain.
+
+Default chain (no connection string), as .NET's: managed identity (workload identity first when AKS
+injected its variables) → Visual Studio → Azure CLI. Integrated Windows authentication is not in the
+chain until it exists (see sources/integrated_windows.py).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from .connection_string import ConnectionSettings
+from .sources.azure_cli import AzureCliSource
+from .sources.base import TokenSource
+from .sources.certificate import CertificateSource
+from .sources.chain import ChainedSource
+from .sources.client_secret import ClientSecretSource
+from .sources.integrated_windows import IntegratedWindowsSource
+from .sources.key_vault_certificate import KeyVaultCertificateSource
+from .sources.managed_identity import ManagedIdentitySource
+from .sources.visual_studio import VisualStudioSource
+from .sources.workload_identity import WorkloadIdentitySource
+
+WORKLOAD_IDENTITY_VARIABLES = ("AZURE_FEDERATED_TOKEN_FILE", "AZURE_CLIENT_ID", "AZURE_TENANT_ID")
+
+
+def _managed_identity(
+    client_id: str | None, retry_timeout: float | None, environ: Mapping[str, str], *, probe: bool
+) -> TokenSource:
+    """AKS workload identity when its variables are all there (the identity a pod has), else the host's
+    managed-identity endpoint."""
+    if all(environ.get(name) for name in WORKLOAD_IDENTITY_VARIABLES):
+        source = WorkloadIdentitySource.from_environment(environ)
+        if client_id is None or client_id.lower() == source.client_id.lower():
+            return source
+    return ManagedIdentitySource(client_id, retry_timeout=retry_timeout, environ=environ, probe=probe)
+
+
+def default_chain(environ: Mapping[str, str] | None = None, *, retry_timeout: float | None = None) -> ChainedSource:
+    env = os.environ if environ is None else environ
+    return ChainedSource(
+        [
+            _managed_identity(None, retry_timeout, env, probe=True),
+            VisualStudioSource(environ=env),
+            AzureCliSource(environ=env),
+        ]
+    )
+
+
+def source_for(settings: ConnectionSettings, environ: Mapping[str, str] | None = None) -> TokenSource:
+    env = os.environ if environ is None else environ
+    retry_timeout = float(settings.msi_retry_timeout) if settings.msi_retry_timeout is not None else None
+    kind = settings.source
+    if kind == "azure_cli":
+        return AzureCliSource(environ=env)
+    if kind == "visual_studio":
+        return VisualStudioSource(environ=env)
+    if kind == "current_user":
+        return IntegratedWindowsSource()
+    if kind == "managed_identity":
+        return _managed_identity(settings.app_id, retry_timeout, env, probe=False)
+    assert settings.app_id is not None  # the parser guarantees AppId for the service-principal kinds
+    if kind == "client_secret":
+        assert settings.tenant_id is not None
+        assert settings.app_key is not None
+        return ClientSecretSource(settings.app_id, settings.tenant_id, settings.app_key)
+    if kind == "certificate":
+        assert settings.tenant_id is not None
+        return CertificateSource(
+            settings.app_id,
+            settings.tenant_id,
+            thumbprint=settings.certificate_thumbprint,
+            subject_name=settings.certificate_subject_name,
+            store_location=settings.certificate_store_location or "CurrentUser",
+        )
+    if kind == "key_vault_certificate":
+        assert settings.key_vault_certificate_secret_identifier is not None
+        # As .NET: the Key Vault token comes from a managed identity (a user-assigned one when named),
+        # else from the developer's own sign-in.
+        user_assigned = settings.key_vault_user_assigned_managed_identity_id
+        vault_identity: TokenSource = (
+            _managed_identity(user_assigned, retry_timeout, env, probe=False)
+            if user_assigned
+            else default_chain(env, retry_timeout=retry_timeout)
+        )
+        return KeyVaultCertificateSource(
+            settings.app_id,
+            settings.key_vault_certificate_secret_identifier,
+            tenant_id=settings.tenant_id,
+            vault_token_source=vault_identity,
+        )
+    raise AssertionError(f"connection string source {kind!r} has no token source")  # parser bug

@@ -1,0 +1,246 @@
+"""AKS workload identity: a pod signs in as an app (or user-assigned identity) with the service-account
+token Kubernetes projects into it, which Entra ID trusts through a federated credential.
+
+The AKS webhook injects ``AZURE_CLIENT_ID``, ``AZURE_TENANT_ID``, ``AZURE_AUTHORITY_HOST`` and
+``AZURE_FEDERATED_TOKEN_FILE``. The file is a JWT that kubelet rotates (it lives an hour and is rewritten
+well before that), so it is re-read when it changed on disk and at least every five minutes, never
+copied once at start. msal sends it as a ``client_assertion`` (jwt-bearer) to
+``{authority host}{tenant}/oauth2/v2.0/token``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msal  # type: ignore[import-untyped,unused-ignore]
+import requests
+
+from ..errors import AzureServiceTokenProviderError, SourceUnavailableError
+from .base import SourceToken, TokenRequest, is_valid_resource, is_valid_tenant
+from .client_secret import FailureContext, describe_error_reply
+
+TOKEN_FILE_MAX_AGE = 300.0  # seconds; azure-identity waits 600, kubelet refreshes at 80% of an hour
+HTTP_TIMEOUT_SECONDS = 30  # one call to the token endpoint; a hung endpoint must not hang the app
+ENVIRONMENT_VARIABLES = ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_FEDERATED_TOKEN_FILE")
+
+# Workload-identity fixes for Entra's refusals (the general AADSTS hints come from client_secret).
+_HINTS: dict[int, Callable[[str], str]] = {
+    70021: lambda client_id: (
+        f"No federated credential on {client_id} matches the issuer and subject of this pod's service-account "
+        "token (Entra names both above): add one "
+        "whose issuer is the cluster's OIDC issuer URL and whose subject is "
+        "system:serviceaccount:<namespace>:<service account> (`az identity federated-credential create`), "
+        "and check the pod runs under that service account."
+    ),
+    700024: lambda client_id: (
+        "The federated token in AZURE_FEDERATED_TOKEN_FILE has expired: check that kubelet still refreshes the "
+        'projected token (pod label azure.workload.identity/use: "true") and this machine\'s clock.'
+    ),
+    700211: lambda client_id: (
+        "No federated credential trusts this token's issuer: the credential's issuer must be the cluster's "
+        "OIDC issuer URL (`az aks show --query oidcIssuerProfile.issuerUrl`)."
+    ),
+    700212: lambda client_id: (
+        "No federated credential accepts this token's audience: it must be api://AzureADTokenExchange."
+    ),
+}
+
+
+class _TokenFileError(Exception):
+    """The federated token file cannot be used; raised inside msal's assertion callback."""
+
+
+@dataclass(frozen=True)
+class _FileVersion:
+    """What tells a rewritten file apart: kubelet swaps a symlink to a new file (new inode, new mtime)."""
+
+    inode: int
+    size: int
+    mtime_ns: int
+
+
+class FederatedTokenFile:
+    """The projected service-account token, read at most every ``max_age`` seconds unless the file
+    changed on disk in between (checked with a cheap ``stat`` on every use)."""
+
+    def __init__(self, path: str | os.PathLike[str], *, max_age: float = TOKEN_FILE_MAX_AGE) -> None:
+        self.path = Path(path)
+        self.max_age = max_age
+        self.reads = 0  # how many times the file was actually read (for tests and diagnostics)
+        self._clock: Callable[[], float] = time.monotonic
+        self._lock = threading.Lock()
+        self._cached: tuple[str, _FileVersion, float] | None = None
+
+    def __call__(self) -> str:
+        """The current token: msal calls this each time it needs a client assertion."""
+        with self._lock:
+            version = self._version()
+            if self._cached is not None:
+                token, cached_version, read_at = self._cached
+                if cached_version == version and self._clock() - read_at < self.max_age:
+                    return token
+            token = self._read()
+            self._cached = (token, version, self._clock())
+            return token
+
+    def _version(self) -> _FileVersion:
+        try:
+            info = self.path.stat()
+        except OSError as exc:
+            raise _TokenFileError(self._unreadable(exc)) from None
+        return _FileVersion(info.st_ino, info.st_size, info.st_mtime_ns)
+
+    def _read(self) -> str:
+        try:
+            token = self.path.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise _TokenFileError(self._unreadable(exc)) from None
+        self.reads += 1
+        if not token:
+            raise _TokenFileError(
+                f"The federated token file {self.path} is empty: kubelet has not written the service-account "
+                "token yet, or the projected volume is misconfigured."
+            )
+        return token
+
+    def _unreadable(self, exc: Exception) -> str:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        return (
+            f"Cannot read the federated token file {self.path} ({reason}): check AZURE_FEDERATED_TOKEN_FILE and "
+            'that the pod has the label azure.workload.identity/use: "true" and a service account annotated '
+            "with azure.workload.identity/client-id."
+        )
+
+
+def _normalize_authority_host(host: str) -> str:
+    """``login.microsoftonline.com`` or ``https://host`` → ``https://host/`` (the form TokenRequest uses)."""
+    host = host.strip()
+    if "://" not in host:
+        host = "https://" + host
+    return host.rstrip("/") + "/"
+
+
+class WorkloadIdentitySource:
+    """A token for the app (or user-assigned identity) ``client_id`` in ``tenant_id``, signed in with the
+    federated token in ``token_file``.
+
+    ``authority_host`` (AZURE_AUTHORITY_HOST in AKS) wins over the request's, since the webhook sets it for
+    the cloud the cluster is in; without it the request's authority host is used. A request naming another
+    tenant gets a token from that tenant (a multi-tenant app), as the other service-principal sources do.
+    """
+
+    name = "Workload identity"
+
+    def __init__(
+        self,
+        client_id: str,
+        tenant_id: str,
+        token_file: str | os.PathLike[str],
+        *,
+        authority_host: str | None = None,
+    ) -> None:
+        if not client_id or not tenant_id or not str(token_file):
+            raise ValueError("WorkloadIdentitySource needs a client id, a tenant id and a token file")
+        self.client_id = client_id
+        self.tenant_id = tenant_id
+        self.token_file = FederatedTokenFile(token_file)
+        self.authority_host = _normalize_authority_host(authority_host) if authority_host else None
+        self.cache_identity = f"workload:{client_id.lower()}"
+        self._lock = threading.Lock()
+        self._apps: dict[str, Any] = {}  # one msal app per authority, built on first use
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> WorkloadIdentitySource:
+        """The source the AKS webhook's variables describe; ``SourceUnavailableError`` names any missing."""
+        env = os.environ if environ is None else environ
+        missing = [name for name in ENVIRONMENT_VARIABLES if not (env.get(name) or "").strip()]
+        if missing:
+            raise SourceUnavailableError(
+                f"Workload identity is not configured: {', '.join(missing)} not set (the AKS workload identity "
+                'webhook sets them for pods labelled azure.workload.identity/use: "true").',
+                method=cls.name,
+            )
+        return cls(
+            env["AZURE_CLIENT_ID"].strip(),
+            env["AZURE_TENANT_ID"].strip(),
+            env["AZURE_FEDERATED_TOKEN_FILE"].strip(),
+            authority_host=(env.get("AZURE_AUTHORITY_HOST") or "").strip() or None,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"WorkloadIdentitySource(client_id={self.client_id!r}, tenant_id={self.tenant_id!r}, "
+            f"token_file={str(self.token_file.path)!r})"
+        )
+
+    # --- TokenSource ---------------------------------------------------------------------------------
+
+    def get_token(self, request: TokenRequest) -> SourceToken:
+        tenant = request.tenant_id or self.tenant_id
+        authority = f"{self.authority_host or request.authority_host}{tenant}"
+        if not is_valid_tenant(tenant):
+            raise self._error(request, authority, f"'{tenant}' is not a valid tenant id or domain.")
+        if not is_valid_resource(request.resource):
+            raise self._error(request, authority, f"'{request.resource}' is not a valid resource URI.")
+        started = time.time()
+        try:
+            result = self._app(authority).acquire_token_for_client([request.scope])
+        except _TokenFileError as exc:
+            raise self._error(request, authority, str(exc)) from None
+        except ValueError as exc:  # msal could not read the authority's OpenID configuration
+            first_line = (str(exc).strip().splitlines() or [""])[0]
+            reason = f"{first_line} Check AZURE_AUTHORITY_HOST and AZURE_TENANT_ID."
+            raise self._error(request, authority, reason) from None
+        except requests.RequestException as exc:
+            reason = f"Could not reach {authority}: {type(exc).__name__}. Check the network, proxy and cloud."
+            raise self._error(request, authority, reason) from None
+        if not isinstance(result, dict) or "access_token" not in result:
+            raise self._error(request, authority, self._describe(result, request, tenant))
+        return _source_token(result, started)
+
+    def _app(self, authority: str) -> Any:
+        """Built on first use (it fetches the authority's OpenID configuration) and kept, so msal's token
+        cache and throttling state survive between calls."""
+        with self._lock:
+            app = self._apps.get(authority.lower())
+            if app is None:
+                app = msal.ConfidentialClientApplication(
+                    self.client_id,
+                    client_credential={"client_assertion": self.token_file},
+                    authority=authority,
+                    # Sovereign clouds, Azure Stack and the emulator are not on msal's list of known hosts.
+                    instance_discovery=False,
+                    validate_authority=False,
+                    timeout=HTTP_TIMEOUT_SECONDS,
+                )
+                self._apps[authority.lower()] = app
+            return app
+
+    def _describe(self, result: Any, request: TokenRequest, tenant: str) -> str:
+        """Entra's own words (AADSTS code, description, trace ids) and a fix; the reply holds no secret."""
+        reply: Mapping[str, Any] = result if isinstance(result, dict) else {}
+        context = FailureContext(self.client_id, tenant, request.resource, "federated token")
+        codes = [int(code) for code in reply.get("error_codes") or []]
+        hints = [_HINTS[code](self.client_id) for code in codes if code in _HINTS]
+        return " ".join([describe_error_reply(reply, context), *hints])
+
+    def _error(self, request: TokenRequest, authority: str, reason: str) -> AzureServiceTokenProviderError:
+        return AzureServiceTokenProviderError(reason, resource=request.resource, authority=authority, method=self.name)
+
+
+def _source_token(result: Mapping[str, Any], started: float) -> SourceToken:
+    """msal gives ``expires_in`` (seconds left, also for its cache hits) and ``refresh_on`` (epoch) when
+    Entra sent ``refresh_in``; counting from before the call errs on the early side."""
+    refresh_on = result.get("refresh_on")
+    return SourceToken(
+        access_token=str(result["access_token"]),
+        expires_on=started + float(result.get("expires_in") or 0),
+        token_type=str(result.get("token_type") or "Bearer"),
+        refresh_on=float(refresh_on) if refresh_on is not None else None,
+    )
