@@ -42,7 +42,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
-tools: $(AZ) $(AZURITE)
+tools: $(AZ) $(AZURITE) system-packages
 
 # The real Azure CLI, in its own venv: its pinned dependencies must not decide ours.
 $(AZ):
@@ -54,9 +54,12 @@ $(AZURITE): | system-packages
 
 # Debian packages, installed only when missing and only when we are root (as CI is).
 system-packages:
-	@if ! command -v npm >/dev/null; then \
-		if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q nodejs npm; \
-		else echo "npm is missing: install Node.js 18+ and npm, then run make again" >&2; exit 1; fi; \
+	@missing=""; \
+	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+		else echo "missing:$$missing (Debian packages); install them, then run make again" >&2; exit 1; fi; \
 	fi
 
 clean:

@@ -100,3 +100,39 @@ def azurite(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=AZURITE_STOP_TIMEOUT)
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real redis-server on a loopback port for the run (Debian package, installed by `make test`)."""
+    import shutil
+
+    binary = shutil.which("redis-server")
+    server = _external_tool("APPAUTH_REDIS_SERVER", Path(binary or "/usr/bin/redis-server"), "redis-server")
+    port = _free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    log = workdir / "redis.log"
+    command = [str(server), "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
+               "--dir", str(workdir), "--protected-mode", "yes"]  # fmt: skip
+    with log.open("wb") as output:
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"redis-server exited with {process.returncode}:\n{log.read_text()}")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"redis-server did not listen on 127.0.0.1:{port}:\n{log.read_text()}")
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
