@@ -1,0 +1,106 @@
+"""The framework-neutral configuration both adapters read their settings into (Authlib's ``load_config``
+idea): Django's ``APPAUTH = {...}`` and Flask's ``APPAUTH_*`` keys become one ``AppAuthConfig``, validated
+in one place, so a typo is caught the same way in both."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import AppAuthError
+
+# Setting names without a framework prefix; Django spells them as keys of APPAUTH, Flask as APPAUTH_<NAME>.
+KEYS = (
+    "CONNECTION_STRING",
+    "AZURE_AD_INSTANCE",
+    "KEY_VAULT_URL",
+    "SECRET_CACHE_SECONDS",
+    "TEMPLATE_SECRETS",
+    "RESOLVE_REFERENCES",
+    "CACHE",
+    "CACHE_ENCRYPTION_KEY",
+    "ALLOWED_VAULT_HOSTS",
+)
+
+
+class ConfigError(AppAuthError, ValueError):
+    """A setting has a wrong name, type or value. ``key`` is the setting as the user spells it."""
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+@dataclass(frozen=True)
+class AppAuthConfig:
+    connection_string: str | None = field(default=None, repr=False)
+    azure_ad_instance: str | None = None
+    key_vault_url: str | None = None
+    secret_cache_seconds: float = 300.0
+    template_secrets: frozenset[str] = frozenset()
+    resolve_references: bool = True
+    cache: Any = None  # a framework cache (Django alias name / Flask-Caching object); the adapter wraps it
+    cache_encryption_key: str | None = field(default=None, repr=False)
+    allowed_vault_hosts: tuple[str, ...] = ()
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], *, spell: str = "{}") -> AppAuthConfig:
+        """Validate ``values`` (keys from ``KEYS``). ``spell`` turns a key into the user's spelling for
+        messages: ``"APPAUTH['{}']"`` for Django, ``"APPAUTH_{}"`` for Flask."""
+        unknown = [key for key in values if key not in KEYS]
+        if unknown:
+            key = unknown[0]
+            close = difflib.get_close_matches(str(key), KEYS, n=1)
+            hint = f" Did you mean {spell.format(close[0])}?" if close else ""
+            raise ConfigError(
+                f"Unknown appauth setting {spell.format(key)}.{hint} Valid settings: "
+                + ", ".join(spell.format(k) for k in KEYS),
+                key=spell.format(key),
+            )
+        return cls(
+            connection_string=_optional_str(values, "CONNECTION_STRING", spell),
+            azure_ad_instance=_optional_str(values, "AZURE_AD_INSTANCE", spell),
+            key_vault_url=_optional_str(values, "KEY_VAULT_URL", spell),
+            secret_cache_seconds=_seconds(values, "SECRET_CACHE_SECONDS", spell),
+            template_secrets=frozenset(_names(values, "TEMPLATE_SECRETS", spell)),
+            resolve_references=_flag(values, "RESOLVE_REFERENCES", spell, default=True),
+            cache=values.get("CACHE"),
+            cache_encryption_key=_optional_str(values, "CACHE_ENCRYPTION_KEY", spell),
+            allowed_vault_hosts=tuple(_names(values, "ALLOWED_VAULT_HOSTS", spell)),
+        )
+
+
+def _optional_str(values: Mapping[str, Any], key: str, spell: str) -> str | None:
+    value = values.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"{spell.format(key)} must be a string, not {type(value).__name__}.", key=spell.format(key))
+    return value
+
+
+def _seconds(values: Mapping[str, Any], key: str, spell: str) -> float:
+    value = values.get(key, 300)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ConfigError(
+            f"{spell.format(key)} must be a number of seconds >= 0 (e.g. 300), not {value!r}.", key=spell.format(key)
+        )
+    return float(value)
+
+
+def _flag(values: Mapping[str, Any], key: str, spell: str, *, default: bool) -> bool:
+    value = values.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{spell.format(key)} must be True or False, not {value!r}.", key=spell.format(key))
+    return value
+
+
+def _names(values: Mapping[str, Any], key: str, spell: str) -> Iterable[str]:
+    value = values.get(key) or ()
+    if isinstance(value, str) or not all(isinstance(item, str) and item for item in value):
+        raise ConfigError(
+            f"{spell.format(key)} must be a list of non-empty strings, e.g. ['public-banner'].", key=spell.format(key)
+        )
+    return list(value)
