@@ -22,7 +22,7 @@ from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOpt
 
 from .cache import CacheEntry, TokenCache, new_entry, shared_cache
 from .connection_string import ConnectionSettings, parse_connection_string
-from .errors import AzureServiceTokenProviderError, ConnectionStringError, InvalidRequestError
+from .errors import Attempt, AzureServiceTokenProviderError, ConnectionStringError, InvalidRequestError
 from .result import AppAuthenticationResult, Principal
 from .selection import default_chain, source_for
 from .sources.base import DEFAULT_AUTHORITY_HOST, TokenRequest, TokenSource, is_valid_resource, is_valid_tenant
@@ -64,6 +64,7 @@ class AzureServiceTokenProvider:
         self._authority_host = _normalise_instance(configured or DEFAULT_AUTHORITY_HOST)
         self._cache = shared_cache if cache is None else cache
         self._principal: Principal | None = None
+        self._method: str | None = None
 
     def __repr__(self) -> str:
         shown = self._settings.redacted if self._settings else None
@@ -95,6 +96,17 @@ class AzureServiceTokenProvider:
     def principal_used(self) -> Principal | None:
         """Who the last token this provider handed out was for; None before the first token."""
         return self._principal
+
+    @property
+    def method_used(self) -> str | None:
+        """Which method produced the last token ("Azure CLI", "Managed identity (App Service)" ...)."""
+        return self._method
+
+    @property
+    def skipped_methods(self) -> tuple[Attempt, ...]:
+        """In the default chain: the methods tried before the one that worked, each with its reason."""
+        skipped: tuple[Attempt, ...] = getattr(self._source, "skipped", ())
+        return skipped
 
     def key_vault_token_callback(self, authority: str, resource: str, scope: str | None = None) -> str:
         """The .NET ``KeyVaultTokenCallback`` shape. Only the tenant is taken from ``authority`` (a
@@ -150,7 +162,7 @@ class AzureServiceTokenProvider:
         _check(resource, tenant_id)
         key = self._key(resource, tenant_id)
         entry = self._cache.get(key, lambda: self._fetch(resource, tenant_id), force_refresh=force_refresh)
-        self._principal = entry.principal
+        self._principal, self._method = entry.principal, entry.method
         return entry
 
     async def _entry_async(self, resource: str, tenant_id: str | None, force_refresh: bool) -> CacheEntry:
@@ -159,7 +171,7 @@ class AzureServiceTokenProvider:
             _check(resource, tenant_id)
             entry = self._cache.peek(self._key(resource, tenant_id))
             if entry is not None:
-                self._principal = entry.principal
+                self._principal, self._method = entry.principal, entry.method
                 return entry
         return await asyncio.to_thread(self._entry, resource, tenant_id, force_refresh)
 

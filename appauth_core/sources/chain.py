@@ -22,6 +22,7 @@ class ChainedSource:
             raise ValueError("a chain needs at least one source")
         self.sources = tuple(sources)
         self._selected: TokenSource | None = None
+        self.skipped: tuple[Attempt, ...] = ()  # why the methods before the selected one did not work
         self._lock = threading.Lock()
 
     @property
@@ -48,7 +49,7 @@ class ChainedSource:
                 continue
             with self._lock:
                 if self._selected is None:
-                    self._selected = source
+                    self._selected, self.skipped = source, tuple(attempts)
             return token
         raise AzureServiceTokenProviderError(
             _summary(request, attempts), resource=request.resource, authority=request.authority, attempts=attempts
