@@ -9,7 +9,7 @@ AZURITE_VERSION := 3.37.0
 AZ := $(TOOLS)/azure-cli/bin/az
 AZURITE := $(TOOLS)/node/node_modules/.bin/azurite-blob
 
-.PHONY: test demo install tools lint typecheck pytest system-packages emulator clean
+.PHONY: test demo install tools lint typecheck pytest system-packages emulator bench clean
 
 ## test: install everything the suite needs, then lint, type-check and run every test
 test: install tools lint typecheck pytest
@@ -33,6 +33,10 @@ demo: install
 ## emulator: the local Azure emulator in the foreground; its settings land in .emulator.env
 emulator: install
 	$(PY) -m appauth_core.testing --env-file .emulator.env
+
+## bench: our code vs azure-identity, msal and the Azure CLI, side by side; rewrites BENCHMARKS.md
+bench: install tools
+	$(PY) bench/run_all.py
 
 install: $(VENV)/.installed
 

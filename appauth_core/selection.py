@@ -13,14 +13,14 @@ from collections.abc import Mapping
 from .connection_string import ConnectionSettings
 from .sources.azure_cli import AzureCliSource
 from .sources.base import TokenSource
-from .sources.certificate import CertificateSource
 from .sources.chain import ChainedSource
-from .sources.client_secret import ClientSecretSource
 from .sources.integrated_windows import IntegratedWindowsSource
-from .sources.key_vault_certificate import KeyVaultCertificateSource
 from .sources.managed_identity import ManagedIdentitySource
 from .sources.visual_studio import VisualStudioSource
-from .sources.workload_identity import WorkloadIdentitySource
+
+# The service-principal and workload-identity sources need msal, cryptography and the Key Vault SDK; they
+# are imported when a connection string asks for them, so an app on managed identity or the Azure CLI
+# does not pay for those imports.
 
 WORKLOAD_IDENTITY_VARIABLES = ("AZURE_FEDERATED_TOKEN_FILE", "AZURE_CLIENT_ID", "AZURE_TENANT_ID")
 
@@ -31,6 +31,8 @@ def _managed_identity(
     """AKS workload identity when its variables are all there (the identity a pod has), else the host's
     managed-identity endpoint."""
     if all(environ.get(name) for name in WORKLOAD_IDENTITY_VARIABLES):
+        from .sources.workload_identity import WorkloadIdentitySource
+
         source = WorkloadIdentitySource.from_environment(environ)
         if client_id is None or client_id.lower() == source.client_id.lower():
             return source
@@ -62,10 +64,14 @@ def source_for(settings: ConnectionSettings, environ: Mapping[str, str] | None =
         return _managed_identity(settings.app_id, retry_timeout, env, probe=False)
     assert settings.app_id is not None  # the parser guarantees AppId for the service-principal kinds
     if kind == "client_secret":
+        from .sources.client_secret import ClientSecretSource
+
         assert settings.tenant_id is not None
         assert settings.app_key is not None
         return ClientSecretSource(settings.app_id, settings.tenant_id, settings.app_key)
     if kind == "certificate":
+        from .sources.certificate import CertificateSource
+
         assert settings.tenant_id is not None
         return CertificateSource(
             settings.app_id,
@@ -75,6 +81,8 @@ def source_for(settings: ConnectionSettings, environ: Mapping[str, str] | None =
             store_location=settings.certificate_store_location or "CurrentUser",
         )
     if kind == "key_vault_certificate":
+        from .sources.key_vault_certificate import KeyVaultCertificateSource
+
         assert settings.key_vault_certificate_secret_identifier is not None
         # As .NET: the Key Vault token comes from a managed identity (a user-assigned one when named),
         # else from the developer's own sign-in.
