@@ -140,13 +140,13 @@ class AzureServiceTokenProvider:
     ) -> AccessToken:
         """azure-core ``TokenCredential``. A claims challenge (CAE) forces a fresh token."""
         resource = _resource_from_scopes(scopes)
-        key = self._keys.get((resource, tenant_id))
-        entry = self._peek(key) if key is not None and not claims else None
+        remembered = self._keys.get((resource, tenant_id))
+        entry = self._peek(remembered) if remembered is not None and not claims else None
         if entry is None:
             entry = self._entry(resource, tenant_id, force_refresh=bool(claims))
-            key = self._keys[(resource, tenant_id)]
         else:
             self._principal, self._method = entry.principal, entry.method
+        key = self._keys[(resource, tenant_id)]
         built = self._access_tokens.get(key)
         if built is not None and built[0] is entry:
             return built[1]

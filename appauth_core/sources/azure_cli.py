@@ -9,8 +9,8 @@ do differently from the .NET library (``AzureCliAccessTokenProvider``):
 - the user's ``PATH`` is kept, with ``AzureCLIPath`` in front (before 1.6 .NET replaced it: #7455);
 - the timeout really kills the CLI, and every way of failing has its own message saying what to do.
 
-The process helpers at the bottom (``run_tool``, ``sanitize_output``, ``check_tool_request``) are shared
-with the Visual Studio source, which runs a program the same way.
+How the CLI is found, run and its output cleaned (``developer_tools``) is shared with the Visual Studio
+source, which runs a program the same way.
 """
 
 from __future__ import annotations
@@ -19,23 +19,27 @@ import datetime as dt
 import json
 import math
 import os
-import re
-import shutil
-import signal
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import AzureServiceTokenProviderError, InvalidRequestError, SourceUnavailableError
-from .base import SourceToken, TokenRequest, is_valid_resource, is_valid_tenant
+from ..errors import AzureServiceTokenProviderError, SourceUnavailableError
+from .base import SourceToken, TokenRequest
+from .developer_tools import (
+    check_tool_request,
+    error_context,
+    find_executable,
+    parse_json_output,
+    run_tool,
+    sanitize_output,
+)
 
 CLI_PATH_VARIABLE = "AzureCLIPath"  # the .NET library's name for the folder that holds az
 DEFAULT_TIMEOUT = 20.0  # seconds: the .NET ProcessManager's limit
 
 # `az` prints expiresOn in the machine's local time with no offset (azure-cli profile/custom.py).
 _EXPIRES_ON_FORMATS = ("%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S")
-_MAX_DETAIL = 800  # characters of a tool's stderr kept in an error message
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,7 @@ class AzureCliSource:
             raise AzureServiceTokenProviderError(
                 f"Azure CLI printed something that is not a token ({reason}); run "
                 f"`az account get-access-token --resource {request.resource}` in a terminal to see what it says.",
-                **_context(request, self.name),
+                **error_context(request, self.name),
             ) from None
 
     def signed_in_account(self) -> CliAccount | None:
@@ -119,13 +123,13 @@ class AzureCliSource:
                 f"Azure CLI did not answer within {self._timeout:g} s and was stopped. Run "
                 f"`az {' '.join(args[:2])}` in a terminal to see why (a prompt, a slow network), "
                 "or give the source a longer timeout.",
-                **_context(request, self.name),
+                **error_context(request, self.name),
             ) from None
         except OSError as error:
             raise SourceUnavailableError(
                 f"Azure CLI at {executable} could not be started ({error.strerror or error}); reinstall it "
                 f"or set {CLI_PATH_VARIABLE} to the folder of a working az.",
-                **_context(request, self.name),
+                **error_context(request, self.name),
             ) from None
 
     def _failure(
@@ -141,11 +145,11 @@ class AzureCliSource:
             return SourceUnavailableError(
                 f"Azure CLI is not signed in: run `az login` (and `az account set` to choose a subscription). "
                 f"Azure CLI said: {detail}",
-                **_context(request, self.name),
+                **error_context(request, self.name),
             )
         return AzureServiceTokenProviderError(
             f"Azure CLI could not get a token (exit code {completed.returncode}): {detail or '(no output)'}",
-            **_context(request, self.name),
+            **error_context(request, self.name),
         )
 
 
@@ -158,14 +162,8 @@ def _is_signed_out(stderr: str) -> bool:
 def _not_installed(request: TokenRequest | None, method: str) -> SourceUnavailableError:
     return SourceUnavailableError(
         f"Azure CLI not found on PATH; install it or set {CLI_PATH_VARIABLE} to the folder that holds az.",
-        **_context(request, method),
+        **error_context(request, method),
     )
-
-
-def _context(request: TokenRequest | None, method: str) -> dict[str, Any]:
-    if request is None:
-        return {"method": method}
-    return {"resource": request.resource, "authority": request.authority, "method": method}
 
 
 # --- reading the CLI's output ----------------------------------------------------------------------
@@ -177,10 +175,7 @@ def parse_cli_token(stdout: str) -> SourceToken:
     ``expires_on`` (epoch seconds, CLI 2.54+) is preferred; older CLIs only print ``expiresOn`` in local
     time without an offset, which is read as local time (ambiguous for one hour when DST ends).
     """
-    try:
-        payload = json.loads(stdout)
-    except ValueError:
-        raise ValueError("the output is not JSON") from None
+    payload = parse_json_output(stdout)
     if not isinstance(payload, dict):
         raise ValueError("the output is not a JSON object")
     token = payload.get("accessToken")
@@ -221,100 +216,3 @@ def _parse_account(stdout: str) -> CliAccount:
         subscription_id=str(account["id"]),
         cloud_name=str(account.get("environmentName", "")),
     )
-
-
-# --- running a developer tool (shared with the Visual Studio source) -------------------------------
-
-
-def check_tool_request(request: TokenRequest, method: str) -> None:
-    """Refuse a resource or tenant that could smuggle options or shell syntax onto a command line.
-
-    The argument list already keeps a shell out, but ``az.cmd`` still runs through cmd.exe on Windows,
-    and a value starting with ``-`` would be read as an option: the allow-list is the real guard.
-    """
-    if not is_valid_resource(request.resource) or request.resource.startswith("-"):
-        raise InvalidRequestError(
-            f"Resource {request.resource!r} is not in the expected format: only letters, digits, "
-            "'_', '-', '.', ':' and '/' are allowed (for example https://vault.azure.net).",
-            **_context(request, method),
-        )
-    if request.tenant_id is not None and (not is_valid_tenant(request.tenant_id) or request.tenant_id.startswith("-")):
-        raise InvalidRequestError(
-            f"Tenant {request.tenant_id!r} is not in the expected format: only letters, digits, '-' and '.' "
-            "are allowed (a tenant GUID or a domain such as contoso.onmicrosoft.com).",
-            **_context(request, method),
-        )
-
-
-def find_executable(name: str, search_path: str) -> str | None:
-    """``shutil.which`` over the absolute folders of ``search_path`` only.
-
-    Empty or relative entries (``::``, ``.``) would mean the working directory, and ``which`` on Windows
-    (before 3.12) tries the working directory first: either way a planted ``az`` there would run.
-    """
-    for folder in search_path.split(os.pathsep):
-        if not folder or not os.path.isabs(folder):
-            continue
-        found = shutil.which(name, path=folder)
-        if found and _same_folder(os.path.dirname(found), folder):
-            return found
-    return None
-
-
-def _same_folder(first: str, second: str) -> bool:
-    return os.path.normcase(os.path.abspath(first)) == os.path.normcase(os.path.abspath(second))
-
-
-def run_tool(argv: Sequence[str], *, env: Mapping[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
-    """Run a program with no shell and no stdin; raises ``subprocess.TimeoutExpired`` after killing it.
-
-    The program gets its own process group so the kill reaches its children too: ``az`` is a script
-    that starts Python, and ``subprocess.run`` would kill only the script and leave the rest running.
-    """
-    posix = os.name == "posix"
-    with subprocess.Popen(  # noqa: S603 - an argument list; the arguments were checked by the caller
-        list(argv),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=dict(env),
-        text=True,
-        encoding="utf-8",
-        errors="replace",
-        start_new_session=posix,
-    ) as process:
-        try:
-            stdout, stderr = process.communicate(timeout=timeout)
-        except BaseException:  # the timeout, or Ctrl-C while waiting: never leave the tool behind
-            _kill(process, posix)
-            raise
-    return subprocess.CompletedProcess(list(argv), process.returncode, stdout, stderr)
-
-
-def _kill(process: subprocess.Popen[str], posix: bool) -> None:
-    if posix:
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            process.kill()
-    else:
-        process.kill()
-    process.wait()  # the pipes are closed by Popen.__exit__, even if a grandchild still holds them
-
-
-# A token or secret as a JSON field, a Python dict repr (MSAL errors) or a form field.
-_SECRET_FIELD = re.compile(
-    r"""(?P<key>["']?(?:accessToken|access_token|refreshToken|refresh_token|id_token|client_secret)["']?\s*[:=]\s*)"""
-    r"""(?:(?P<quote>["'])[^"'\r\n]*(?P=quote)?|[^\s&,;}"']+)""",
-    re.IGNORECASE,
-)
-_JWT = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]*")
-
-
-def sanitize_output(text: str, limit: int = _MAX_DETAIL) -> str:
-    """A tool's output made safe for an error message: token fields and JWT-looking strings redacted,
-    whitespace trimmed, and only the last ``limit`` characters kept (the CLI's ERROR line comes last)."""
-    cleaned = _JWT.sub("<redacted token>", _SECRET_FIELD.sub(r"\g<key>\g<quote><redacted>\g<quote>", text)).strip()
-    if len(cleaned) > limit:
-        cleaned = "... " + cleaned[-limit:]
-    return cleaned

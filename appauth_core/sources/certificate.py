@@ -20,7 +20,7 @@ from .certificate_store import (
     describe_skipped,
     normalize_thumbprint,
 )
-from .client_secret import ConfidentialClients, Credential, TokenEndpointError
+from .confidential_client import ConfidentialClients, Credential, TokenEndpointError
 
 _THUMBPRINT_DIGITS = 40  # SHA-1, as .NET's X509Certificate2.Thumbprint
 

@@ -31,7 +31,7 @@ from ..token_claims import unverified_claims
 from .base import SourceToken, TokenRequest, TokenSource
 from .certificate import certificate_credential
 from .certificate_store import CertificateLoadError, StoredCertificate, load_pkcs12
-from .client_secret import ConfidentialClients, TokenEndpointError
+from .confidential_client import ConfidentialClients, TokenEndpointError
 
 IDENTIFIER_KEY = "KeyVaultCertificateSecretIdentifier"
 PKCS12_CONTENT_TYPE = "application/x-pkcs12"
@@ -274,7 +274,9 @@ class KeyVaultCertificateSource:
             reason = f"No Key Vault access token from {getattr(self.vault_token_source, 'name', 'its source')}: "
             raise self._retrieval_error(request, reason + exc.message) from None
         except HttpResponseError as exc:
-            raise self._retrieval_error(request, _describe_vault_reply(exc)) from exc
+            # Not chained: its str() ends with up to 2 KB of the reply's body, which may be the secret (the PFX)
+            # when the vault's reply could not be used; what the vault said is in our message.
+            raise self._retrieval_error(request, _describe_vault_reply(exc)) from None
         except (AzureError, ValueError) as exc:  # unreachable vault; ValueError: the challenge names another host
             raise self._retrieval_error(request, f"Could not read it from {identifier.vault_url}: {exc}") from exc
         return secret.value, secret.properties.content_type

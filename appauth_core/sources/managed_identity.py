@@ -42,6 +42,7 @@ from requests.adapters import HTTPAdapter
 
 from ..errors import AzureServiceTokenProviderError, SourceUnavailableError
 from .base import SourceToken, TokenRequest, is_valid_resource
+from .redaction import redact
 
 HostKind = Literal["service_fabric", "app_service", "app_service_2017", "azure_arc", "cloud_shell", "imds"]
 
@@ -97,7 +98,6 @@ PROBE_READ_TIMEOUT = 3.0
 LONG_LIVED_TOKEN = 7200  # msal: refresh at half-life only tokens that live at least 2 h
 ARC_KEY_MAX_BYTES = 4096  # msal: "Local key file shall not be larger than 4KB"
 _MAX_DETAIL = 300  # characters of an endpoint's own error message kept in ours
-_REDACTED = "<<Redacted>>"
 
 
 # --- which host are we on ----------------------------------------------------------------------------
@@ -261,9 +261,12 @@ def _endpoint_message(payload: Any) -> str | None:
     return ": ".join(parts) or None
 
 
-def _describe_reply(response: requests.Response) -> str:
+def _describe_reply(response: requests.Response, *secrets: str | None) -> str:
     """``503 (unknown: Service unavailable)``, or the body's type and size when it is not JSON (the body
-    itself could be anything: a proxy's HTML page, binary garbage, half a token)."""
+    itself could be anything: a proxy's HTML page, binary garbage, half a token).
+
+    ``secrets`` (the identity header, the Arc key) are redacted from the endpoint's words before they are
+    shortened: afterwards, a secret cut in two would leave its first characters behind."""
     if not response.content:
         return f"{response.status_code} (empty body)"
     try:
@@ -273,7 +276,7 @@ def _describe_reply(response: requests.Response) -> str:
         return f"{response.status_code} with a body that is not JSON ({content_type}, {len(response.content)} bytes)"
     if not message:
         return str(response.status_code)
-    message = " ".join(message.split())
+    message = " ".join(redact(message, *secrets).split())
     if len(message) > _MAX_DETAIL:
         message = message[:_MAX_DETAIL] + "..."
     return f"{response.status_code} ({message})"
@@ -468,10 +471,10 @@ class ManagedIdentitySource:
         return self._read_token(response, received_at)
 
     def _redact(self, text: str) -> str:
-        for secret in (self.host.secret, self._arc_key):
-            if secret:
-                text = text.replace(secret, _REDACTED)
-        return text
+        return redact(text, self.host.secret, self._arc_key)
+
+    def _describe_reply(self, response: requests.Response) -> str:
+        return _describe_reply(response, self.host.secret, self._arc_key)
 
     # --- what each host accepts ---------------------------------------------------------------------
 
@@ -550,7 +553,7 @@ class ManagedIdentitySource:
                 ) from None
             if not self._is_retryable(response.status_code):
                 return response, sent_at
-            problem = f"the endpoint answered {_describe_reply(response)}"
+            problem = f"the endpoint answered {self._describe_reply(response)}"
             retry_after = _retry_after(response)
             delay = retry_after if retry_after is not None else self._backoff(retry, response.status_code)
         raise self._exhausted(problem)
@@ -632,7 +635,7 @@ class ManagedIdentitySource:
             payload = json.loads(response.content)
         except (ValueError, UnicodeDecodeError):
             raise _Failure(
-                f"The endpoint answered {_describe_reply(response)} instead of a token: the endpoint (or a "
+                f"The endpoint answered {self._describe_reply(response)} instead of a token: the endpoint (or a "
                 "proxy in front of it) is misbehaving. Try again later; if it persists, restart the app or host."
             ) from None
         if not isinstance(payload, dict) or not isinstance(payload.get("access_token"), str):
@@ -683,7 +686,7 @@ class ManagedIdentitySource:
 
     def _refused(self, response: requests.Response) -> _Failure:
         """A non-retryable error reply: what the endpoint said and what to do."""
-        reply = _describe_reply(response)
+        reply = self._describe_reply(response)
         status = response.status_code
         if status == 400:
             message = (

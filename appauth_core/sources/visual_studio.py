@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import Attempt, AzureServiceTokenProviderError, SourceUnavailableError
-from .azure_cli import check_tool_request, run_tool, sanitize_output
 from .base import SourceToken, TokenRequest
+from .developer_tools import check_tool_request, error_context, parse_json_output, run_tool, sanitize_output
 
 DEFAULT_TIMEOUT = 30.0  # seconds per token program: Azure.Identity's VisualStudioCredential limit
 TOKEN_PROVIDER_FILE = Path(".IdentityService", "AzureServiceAuth", "tokenprovider.json")
@@ -200,10 +200,7 @@ def _entry(index: int, raw: Any) -> TokenProviderEntry:
 
 def parse_provider_token(stdout: str) -> SourceToken:
     """``{"access_token": ..., "expires_on": ...}``; ``ValueError`` (never quoting the token) otherwise."""
-    try:
-        payload = json.loads(stdout)
-    except ValueError:
-        raise ValueError("the output is not JSON") from None
+    payload = parse_json_output(stdout)
     token = payload.get("access_token") if isinstance(payload, dict) else None
     if not isinstance(token, str) or not token:
         raise ValueError("no access_token")
@@ -240,7 +237,7 @@ def parse_expires_on(value: object) -> float:
 
 
 def _context(request: TokenRequest) -> dict[str, Any]:
-    return {"resource": request.resource, "authority": request.authority, "method": VisualStudioSource.name}
+    return error_context(request, VisualStudioSource.name)
 
 
 def _all_failed(

@@ -5,7 +5,8 @@ The AKS webhook injects ``AZURE_CLIENT_ID``, ``AZURE_TENANT_ID``, ``AZURE_AUTHOR
 ``AZURE_FEDERATED_TOKEN_FILE``. The file is a JWT that kubelet rotates (it lives an hour and is rewritten
 well before that), so it is re-read when it changed on disk and at least every five minutes, never
 copied once at start. msal sends it as a ``client_assertion`` (jwt-bearer) to
-``{authority host}{tenant}/oauth2/v2.0/token``.
+``{authority host}{tenant}/oauth2/v2.0/token``, through the ``ConfidentialClients`` the service-principal
+sources use (so msal keeps no token of its own, and ``force_refresh`` reaches Entra ID here too).
 """
 
 from __future__ import annotations
@@ -14,42 +15,39 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
-import msal  # type: ignore[import-untyped,unused-ignore]
-import requests
-
-from ..errors import AzureServiceTokenProviderError, SourceUnavailableError
+from ..errors import SourceUnavailableError
 from .base import SourceToken, TokenRequest, is_valid_resource, is_valid_tenant
-from .client_secret import FailureContext, describe_error_reply
+from .confidential_client import ConfidentialClients, Credential, FailureContext, Hint
 
 TOKEN_FILE_MAX_AGE = 300.0  # seconds; azure-identity waits 600, kubelet refreshes at 80% of an hour
-HTTP_TIMEOUT_SECONDS = 30  # one call to the token endpoint; a hung endpoint must not hang the app
 ENVIRONMENT_VARIABLES = ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_FEDERATED_TOKEN_FILE")
 
-# Workload-identity fixes for Entra's refusals (the general AADSTS hints come from client_secret).
-_HINTS: dict[int, Callable[[str], str]] = {
-    70021: lambda client_id: (
-        f"No federated credential on {client_id} matches the issuer and subject of this pod's service-account "
+# Workload-identity fixes for Entra's refusals, added after the general AADSTS hints.
+_HINTS: dict[int, Hint] = {
+    70021: lambda c: (
+        f"No federated credential on {c.app_id} matches the issuer and subject of this pod's service-account "
         "token (Entra names both above): add one "
         "whose issuer is the cluster's OIDC issuer URL and whose subject is "
         "system:serviceaccount:<namespace>:<service account> (`az identity federated-credential create`), "
         "and check the pod runs under that service account."
     ),
-    700024: lambda client_id: (
+    700024: lambda c: (
         "The federated token in AZURE_FEDERATED_TOKEN_FILE has expired: check that kubelet still refreshes the "
         'projected token (pod label azure.workload.identity/use: "true") and this machine\'s clock.'
     ),
-    700211: lambda client_id: (
+    700211: lambda c: (
         "No federated credential trusts this token's issuer: the credential's issuer must be the cluster's "
         "OIDC issuer URL (`az aks show --query oidcIssuerProfile.issuerUrl`)."
     ),
-    700212: lambda client_id: (
-        "No federated credential accepts this token's audience: it must be api://AzureADTokenExchange."
-    ),
+    700212: lambda c: "No federated credential accepts this token's audience: it must be api://AzureADTokenExchange.",
 }
+
+
+def _discovery_hint(context: FailureContext) -> str:
+    return "Check AZURE_AUTHORITY_HOST and AZURE_TENANT_ID."
 
 
 class _TokenFileError(Exception):
@@ -152,8 +150,13 @@ class WorkloadIdentitySource:
         self.token_file = FederatedTokenFile(token_file)
         self.authority_host = _normalize_authority_host(authority_host) if authority_host else None
         self.cache_identity = f"workload:{client_id.lower()}"
-        self._lock = threading.Lock()
-        self._apps: dict[str, Any] = {}  # one msal app per authority, built on first use
+        self._credential = Credential(
+            key="federated-token", label="federated token", value={"client_assertion": self.token_file}
+        )
+        # Errors read as the managed-identity ones this source stands in for: no "Tried to get token" prefix.
+        self._clients = ConfidentialClients(
+            client_id, self.name, hints=_HINTS, discovery_hint=_discovery_hint, message_prefix=""
+        )
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> WorkloadIdentitySource:
@@ -182,65 +185,14 @@ class WorkloadIdentitySource:
     # --- TokenSource ---------------------------------------------------------------------------------
 
     def get_token(self, request: TokenRequest) -> SourceToken:
+        if self.authority_host:
+            request = replace(request, authority_host=self.authority_host)
         tenant = request.tenant_id or self.tenant_id
-        authority = f"{self.authority_host or request.authority_host}{tenant}"
-        if not is_valid_tenant(tenant):
-            raise self._error(request, authority, f"'{tenant}' is not a valid tenant id or domain.")
-        if not is_valid_resource(request.resource):
-            raise self._error(request, authority, f"'{request.resource}' is not a valid resource URI.")
-        started = time.time()
+        authority = f"{request.authority_host}{tenant}"
+        # ``acquire`` refuses an invalid tenant (that check comes first); the resource becomes msal's scope.
+        if is_valid_tenant(tenant) and not is_valid_resource(request.resource):
+            raise self._clients.error(request, authority, f"'{request.resource}' is not a valid resource URI.")
         try:
-            result = self._app(authority).acquire_token_for_client([request.scope])
+            return self._clients.acquire(request, tenant, self._credential)
         except _TokenFileError as exc:
-            raise self._error(request, authority, str(exc)) from None
-        except ValueError as exc:  # msal could not read the authority's OpenID configuration
-            first_line = (str(exc).strip().splitlines() or [""])[0]
-            reason = f"{first_line} Check AZURE_AUTHORITY_HOST and AZURE_TENANT_ID."
-            raise self._error(request, authority, reason) from None
-        except requests.RequestException as exc:
-            reason = f"Could not reach {authority}: {type(exc).__name__}. Check the network, proxy and cloud."
-            raise self._error(request, authority, reason) from None
-        if not isinstance(result, dict) or "access_token" not in result:
-            raise self._error(request, authority, self._describe(result, request, tenant))
-        return _source_token(result, started)
-
-    def _app(self, authority: str) -> Any:
-        """Built on first use (it fetches the authority's OpenID configuration) and kept, so msal's token
-        cache and throttling state survive between calls."""
-        with self._lock:
-            app = self._apps.get(authority.lower())
-            if app is None:
-                app = msal.ConfidentialClientApplication(
-                    self.client_id,
-                    client_credential={"client_assertion": self.token_file},
-                    authority=authority,
-                    # Sovereign clouds, Azure Stack and the emulator are not on msal's list of known hosts.
-                    instance_discovery=False,
-                    validate_authority=False,
-                    timeout=HTTP_TIMEOUT_SECONDS,
-                )
-                self._apps[authority.lower()] = app
-            return app
-
-    def _describe(self, result: Any, request: TokenRequest, tenant: str) -> str:
-        """Entra's own words (AADSTS code, description, trace ids) and a fix; the reply holds no secret."""
-        reply: Mapping[str, Any] = result if isinstance(result, dict) else {}
-        context = FailureContext(self.client_id, tenant, request.resource, "federated token")
-        codes = [int(code) for code in reply.get("error_codes") or []]
-        hints = [_HINTS[code](self.client_id) for code in codes if code in _HINTS]
-        return " ".join([describe_error_reply(reply, context), *hints])
-
-    def _error(self, request: TokenRequest, authority: str, reason: str) -> AzureServiceTokenProviderError:
-        return AzureServiceTokenProviderError(reason, resource=request.resource, authority=authority, method=self.name)
-
-
-def _source_token(result: Mapping[str, Any], started: float) -> SourceToken:
-    """msal gives ``expires_in`` (seconds left, also for its cache hits) and ``refresh_on`` (epoch) when
-    Entra sent ``refresh_in``; counting from before the call errs on the early side."""
-    refresh_on = result.get("refresh_on")
-    return SourceToken(
-        access_token=str(result["access_token"]),
-        expires_on=started + float(result.get("expires_in") or 0),
-        token_type=str(result.get("token_type") or "Bearer"),
-        refresh_on=float(refresh_on) if refresh_on is not None else None,
-    )
+            raise self._clients.error(request, authority, str(exc)) from None

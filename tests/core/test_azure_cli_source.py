@@ -19,8 +19,9 @@ import pytest
 import requests
 
 from appauth_core.errors import AzureServiceTokenProviderError, InvalidRequestError, SourceUnavailableError
-from appauth_core.sources.azure_cli import AzureCliSource, CliAccount, find_executable, sanitize_output
+from appauth_core.sources.azure_cli import AzureCliSource, CliAccount
 from appauth_core.sources.base import TokenRequest, TokenSource
+from appauth_core.sources.developer_tools import find_executable, sanitize_output
 from appauth_core.testing.emulator import SOURCE_SELECTING_VARIABLES, AzureEmulator
 
 VAULT = "https://vault.azure.net"

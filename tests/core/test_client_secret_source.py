@@ -9,8 +9,8 @@ import pytest
 
 from appauth_core.errors import AzureServiceTokenProviderError
 from appauth_core.sources.base import TokenRequest, TokenSource
-from appauth_core.sources.client_secret import (
-    ClientSecretSource,
+from appauth_core.sources.client_secret import ClientSecretSource
+from appauth_core.sources.confidential_client import (
     Credential,
     FailureContext,
     TokenEndpointError,
@@ -133,6 +133,19 @@ def test_unreachable_authority_says_so(azure_emulator, azure_emulator_env):
     assert f"Could not reach https://127.0.0.1:{port}/{azure_emulator.tenant_id}" in str(raised.value)
     assert "s3cret-unreachable" not in str(raised.value)
     assert not raised.value.credential_rejected
+
+
+def test_a_reply_that_is_not_json_is_an_error_not_a_crash(azure_emulator, azure_emulator_env):
+    """msal raises a bare ValueError when the token endpoint (or a proxy in front of it) answers with something
+    that is not JSON; it must come out as the provider's error, so that a chain can go on."""
+    azure_emulator.faults.inject("entra.token", garbage=True)
+    secret = azure_emulator.app.secrets[0]
+    source = ClientSecretSource(azure_emulator.app.app_id, azure_emulator.tenant_id, secret)
+    with pytest.raises(TokenEndpointError, match="answered with something that is not a token reply") as raised:
+        source.get_token(_request(azure_emulator))
+    assert "Check the network, proxy and cloud" in str(raised.value)
+    assert secret not in str(raised.value)
+    assert source.get_token(_request(azure_emulator)).access_token  # the next reply is a token again
 
 
 def test_error_reply_keeps_entras_words_ids_and_a_fix():

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
+import traceback
 
 import pytest
 import requests
@@ -218,6 +220,38 @@ def test_identity_without_access_is_told_what_permission_to_get(azure_emulator, 
     assert "does not have secrets get permission" in message
     assert "'Key Vault Secrets User' role" in message
     assert "outsider-secret-value" not in message
+
+
+@pytest.mark.parametrize(
+    ("status", "tail", "said"),
+    [
+        (200, "}}not json", "Key Vault answered 200: JSON is invalid"),  # a reply corrupted on the way
+        (203, "", "Key Vault answered 203"),  # a proxy's "non-authoritative" copy of the reply
+    ],
+    ids=["corrupted-200", "unexpected-status"],
+)
+def test_a_vault_reply_that_cannot_be_used_never_shows_the_certificate_in_a_traceback(
+    azure_emulator, azure_emulator_env, status, tail, said
+):
+    """azure-core's HttpResponseError prints up to 2 KB of the reply's body ("Content: ..."): chained to our
+    error, it would print the PFX (the private key) in every traceback when the body is the secret itself."""
+    cert = make_certificate("kv-leak")
+    app = azure_emulator.register_app(certificate=cert)
+    identifier = _store(azure_emulator, cert, "leak-cert")
+    pfx = base64.b64encode(pfx_bytes(cert)).decode()
+    bundle = json.dumps({"value": pfx, "id": identifier, "contentType": PKCS12})
+    azure_emulator.faults.inject(
+        f"keyvault.{azure_emulator.vault.name}.get_secret",
+        status=status,
+        body=bundle + tail,
+        headers={"Content-Type": "application/json"},
+    )
+    source = KeyVaultCertificateSource(app.app_id, identifier, vault_token_source=AppServiceIdentity(azure_emulator))
+    with pytest.raises(AzureServiceTokenProviderError, match=said) as raised:
+        source.get_token(_request(azure_emulator))
+    printed = "".join(traceback.format_exception(raised.value))
+    pieces = [pfx[i : i + 32] for i in range(0, len(pfx) - 32, 16)]
+    assert not any(piece in printed for piece in pieces)
 
 
 def test_no_vault_token_says_which_source_failed(azure_emulator, azure_emulator_env):

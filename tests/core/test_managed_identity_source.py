@@ -265,6 +265,27 @@ def test_secrets_echoed_by_an_endpoint_are_redacted(
     assert "<<Redacted>>" in str(caught.value)
 
 
+@pytest.mark.parametrize("retried", [False, True], ids=["refused", "retries-exhausted"])
+def test_a_secret_echoed_where_a_long_message_is_cut_is_redacted_before_the_cut(
+    emulator: AzureEmulator, make_source: Callable[..., ManagedIdentitySource], retried: bool
+):
+    """The endpoint's words are shortened to a few hundred characters: a secret straddling the cut must not
+    leave its first characters behind (redacting after the cut only matches whole secrets)."""
+    env = emulator.app_service_env()
+    secret = env["IDENTITY_HEADER"]
+    assert len(secret) > 24
+    body = {"message": "x" * 280 + secret}  # the cut (at 300 characters) falls inside the secret
+    if retried:
+        emulator.faults.inject("mi.app_service", status=503, body=body, headers={"Retry-After": "0"}, times=6)
+    else:
+        emulator.faults.inject("mi.app_service", status=401, body=body)
+    with pytest.raises(AzureServiceTokenProviderError) as caught:
+        _get(make_source(env))
+    message = str(caught.value)
+    assert secret[:8] not in message
+    assert "<<Redacted>>" in message
+
+
 def test_a_token_with_unreadable_expiry_is_never_shown(
     emulator: AzureEmulator, make_source: Callable[..., ManagedIdentitySource]
 ):

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from appauth_core.cache import TokenCache
 from appauth_core.errors import AzureServiceTokenProviderError, SourceUnavailableError
+from appauth_core.provider import AzureServiceTokenProvider
 from appauth_core.sources.base import TokenRequest, TokenSource
 from appauth_core.sources.workload_identity import FederatedTokenFile, WorkloadIdentitySource
 from appauth_core.testing import AzureEmulator
@@ -34,6 +36,16 @@ def _source(emulator: AzureEmulator, client_id: str, token_file: Path) -> Worklo
     return WorkloadIdentitySource(client_id, emulator.tenant_id, token_file, authority_host=emulator.authority)
 
 
+def _aks_environment(emulator: AzureEmulator, client_id: str, token_file: Path) -> dict[str, str]:
+    """What the AKS workload identity webhook injects into a pod."""
+    return {
+        "AZURE_CLIENT_ID": client_id,
+        "AZURE_TENANT_ID": emulator.tenant_id,
+        "AZURE_FEDERATED_TOKEN_FILE": str(token_file),
+        "AZURE_AUTHORITY_HOST": emulator.authority.rstrip("/"),  # AKS sets it without the slash
+    }
+
+
 def test_gets_a_token_for_the_federated_app(azure_emulator, azure_emulator_env, token_file):
     app = azure_emulator.register_app(federated_subject=SUBJECT)
     token_file.write_text(azure_emulator.issue_federated_token(SUBJECT) + "\n")
@@ -53,13 +65,7 @@ def test_gets_a_token_for_the_federated_app(azure_emulator, azure_emulator_env, 
 def test_from_environment(azure_emulator, azure_emulator_env, token_file):
     app = azure_emulator.register_app(federated_subject=SUBJECT)
     token_file.write_text(azure_emulator.issue_federated_token(SUBJECT))
-    environ = {
-        "AZURE_CLIENT_ID": app.app_id,
-        "AZURE_TENANT_ID": azure_emulator.tenant_id,
-        "AZURE_FEDERATED_TOKEN_FILE": str(token_file),
-        "AZURE_AUTHORITY_HOST": azure_emulator.authority.rstrip("/"),  # AKS sets it without the slash
-    }
-    source = WorkloadIdentitySource.from_environment(environ)
+    source = WorkloadIdentitySource.from_environment(_aks_environment(azure_emulator, app.app_id, token_file))
     assert (source.client_id, source.tenant_id) == (app.app_id, azure_emulator.tenant_id)
     assert source.authority_host == azure_emulator.authority
     # The request's default authority host is the public cloud; the environment's must win.
@@ -147,6 +153,17 @@ def test_unknown_tenant_is_a_clear_error(azure_emulator, azure_emulator_env, tok
         source.get_token(TokenRequest(VAULT))
 
 
+def test_a_reply_that_is_not_json_is_a_clear_error(azure_emulator, azure_emulator_env, token_file):
+    app = azure_emulator.register_app(federated_subject=SUBJECT)
+    federated = azure_emulator.issue_federated_token(SUBJECT)
+    token_file.write_text(federated)
+    azure_emulator.faults.inject("entra.token", garbage=True)
+    with pytest.raises(AzureServiceTokenProviderError, match="not a token reply") as caught:
+        _source(azure_emulator, app.app_id, token_file).get_token(TokenRequest(VAULT))
+    assert str(caught.value).startswith(f"The token endpoint of {azure_emulator.authority_with_tenant} answered")
+    assert federated not in str(caught.value)
+
+
 def test_invalid_tenant_and_resource_are_refused_before_any_request(azure_emulator, token_file):
     source = _source(azure_emulator, "some-app", token_file)
     with pytest.raises(AzureServiceTokenProviderError, match="not a valid tenant"):
@@ -159,3 +176,33 @@ def test_invalid_tenant_and_resource_are_refused_before_any_request(azure_emulat
 def test_constructor_needs_every_part(token_file):
     with pytest.raises(ValueError, match="client id"):
         WorkloadIdentitySource("", "tenant", token_file)
+
+
+def test_one_msal_app_per_authority_and_every_call_reaches_entra(azure_emulator, azure_emulator_env, token_file):
+    """As for the other msal sources: the provider's cache is the only cache. It calls the source on a miss
+    or for force_refresh, and then a token msal had kept would be the wrong answer."""
+    app = azure_emulator.register_app(federated_subject=SUBJECT)
+    token_file.write_text(azure_emulator.issue_federated_token(SUBJECT))
+    source = _source(azure_emulator, app.app_id, token_file)
+    first = source.get_token(TokenRequest(VAULT))
+    second = source.get_token(TokenRequest(VAULT))
+    assert first.access_token != second.access_token
+    assert azure_emulator.counters["entra.discovery"] == 1  # the msal app (and its discovery) is reused
+    assert azure_emulator.counters["entra.token"] == 2
+
+
+def test_provider_force_refresh_reaches_entra(azure_emulator, azure_emulator_env, token_file):
+    """End to end: RunAs=App in an AKS pod is workload identity; the provider's cache answers a repeat, and
+    force_refresh gets a new token from Entra ID instead of one msal kept."""
+    app = azure_emulator.register_app(federated_subject=SUBJECT)
+    token_file.write_text(azure_emulator.issue_federated_token(SUBJECT))
+    environ = _aks_environment(azure_emulator, app.app_id, token_file)
+    provider = AzureServiceTokenProvider("RunAs=App", environ=environ, cache=TokenCache())
+    first = provider.get_access_token(VAULT)
+    assert provider.get_access_token(VAULT) == first
+    assert azure_emulator.counters["entra.token"] == 1
+    refreshed = provider.get_access_token(VAULT, force_refresh=True)
+    assert refreshed != first
+    assert azure_emulator.counters["entra.token"] == 2
+    claims = azure_emulator.issuer.verify(refreshed)
+    assert (claims["appid"], claims["appidacr"]) == (app.app_id, "2")  # the app, signed in with an assertion

@@ -1,0 +1,318 @@
+"""msal confidential clients, shared by every source that signs in as an app: the client secret, the
+certificate (store and Key Vault) and workload identity sources.
+
+Why one module for them: each of those sources needs the same three things, and they must behave alike.
+
+- One msal ``ConfidentialClientApplication`` per authority and credential (``ConfidentialClients``),
+  built on first use and kept, because building one fetches the authority's OpenID configuration and
+  msal's throttling state lives in it.
+- msal's own token store turned off (``_NothingStored``). The provider's cache is the first line: it
+  calls a source only on a miss or for ``force_refresh``, and either way the call must reach Entra ID. A
+  token msal had kept would be the wrong answer, and msal refuses ``force_refresh`` for client
+  credentials, so the only way to honour it is for msal to keep nothing.
+- Entra ID's AADSTS error replies turned into one-line messages that say how to fix them
+  (``describe_error_reply``), with any secret scrubbed from text that comes from outside (``scrub``).
+
+Why msal and not hand-written HTTP: msal already knows the token endpoint's dialects (discovery, client
+assertions, throttling, ``refresh_in``). ``instance_discovery=False`` and ``validate_authority=False``
+because sovereign clouds, Azure Stack and the local emulator are not on msal's list of known hosts, and
+instance discovery would call the public cloud from an air-gapped one.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import msal  # type: ignore[import-untyped,unused-ignore]
+import requests
+
+from ..errors import Attempt, AzureServiceTokenProviderError
+from .base import SourceToken, TokenRequest, is_valid_tenant
+from .redaction import redact
+
+# How long one HTTP call to the token endpoint may take: a hung endpoint must not hang the app (the .NET
+# library had no such bound, issue #7008).
+HTTP_TIMEOUT_SECONDS = 30
+
+# A client secret, or msal's dict form: a certificate (``private_key``, ``thumbprint`` ...) or a
+# ``client_assertion`` (a JWT, or a callable msal calls each time it needs one).
+MsalCredential = str | Mapping[str, str | Callable[[], str]]
+
+
+@dataclass(frozen=True)
+class Credential:
+    """What msal signs in with. ``key`` tells credentials apart in the app cache without holding the secret
+    twice; ``label`` is how errors name it ("client secret", "certificate 5A1B..."); never the secret."""
+
+    key: str
+    label: str
+    value: MsalCredential = field(repr=False)
+
+
+@dataclass(frozen=True)
+class FailureContext:
+    """What a fix hint may mention: the configuration, never a secret."""
+
+    app_id: str
+    tenant: str
+    resource: str
+    credential_label: str
+
+
+Hint = Callable[[FailureContext], str]
+
+
+class TokenEndpointError(AzureServiceTokenProviderError):
+    """Entra ID (or the way to it) refused the request. ``reason`` is the message without the "Tried to get
+    token using ..." prefix, for lists of attempts; ``error`` and ``error_codes`` come from Entra's reply
+    (``invalid_client`` and ``[7000215]``), empty when the endpoint could not be reached.
+
+    Takes the base class's arguments too, so code that rebuilds an error as
+    ``type(error)(message, resource=..., authority=..., method=..., attempts=...)`` keeps working."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str | None = None,
+        error: str = "",
+        error_codes: tuple[int, ...] = (),
+        resource: str | None = None,
+        authority: str | None = None,
+        method: str | None = None,
+        attempts: Sequence[Attempt] = (),
+    ) -> None:
+        super().__init__(message, resource=resource, authority=authority, method=method, attempts=attempts)
+        self.reason = message if reason is None else reason
+        self.error = error
+        self.error_codes = error_codes
+
+    @property
+    def credential_rejected(self) -> bool:
+        """True when Entra refused the secret or certificate itself (a rotated credential would help)."""
+        return self.error == "invalid_client"
+
+
+# --- AADSTS codes -> how to fix --------------------------------------------------------------------
+
+_HINTS: dict[int, Hint] = {
+    7000215: lambda c: (
+        "The AppKey is wrong or expired: use the client secret's value, not its ID (Secret ID), and check in "
+        "the app registration's 'Certificates & secrets' that it has not expired."
+    ),
+    7000222: lambda c: "The AppKey has expired: create a new client secret for the app and update AppKey.",
+    700016: lambda c: (
+        f"AppId {c.app_id} not found in tenant {c.tenant}: check AppId, and that TenantId is the tenant the app "
+        "is registered in (or has been consented to)."
+    ),
+    700027: lambda c: (
+        f"Entra ID does not accept the {c.credential_label}: upload its public part (.cer) to the app "
+        f"registration of {c.app_id} under 'Certificates & secrets', or check the private key belongs to it."
+    ),
+    700024: lambda c: "The client assertion's times were refused: check this machine's clock.",
+    7000112: lambda c: f"The application {c.app_id} is disabled in tenant {c.tenant}.",
+    1002012: lambda c: f"'{c.resource}' is not a valid resource: pass a resource URI such as https://vault.azure.net.",
+    500011: lambda c: (
+        f"The resource '{c.resource}' is not known in tenant {c.tenant}: check the resource URI (mind a trailing "
+        "slash) and that the API exists in that tenant."
+    ),
+    90002: lambda c: f"Tenant {c.tenant} not found: check TenantId (a GUID or a verified domain) and the cloud.",
+}
+
+
+def scrub(text: str, credential: Credential) -> str:
+    """``text`` from outside (Entra's reply, an exception) without a client secret in it. Only outside text
+    is scrubbed: replacing a short secret in our own hints would mangle them ("The AppKey is <<Redacted>>")."""
+    secret = credential.value
+    return redact(text, secret if isinstance(secret, str) else None)
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else ""
+
+
+def describe_error_reply(result: Mapping[str, Any], context: FailureContext) -> str:
+    """One line from msal's error dict: Entra's own words (AADSTS code and description), the ids support asks
+    for, and a fix. Entra never echoes the secret, and this reads only the error fields."""
+    codes = [int(code) for code in result.get("error_codes") or []]
+    description = _first_line(str(result.get("error_description") or "")) or str(result.get("error") or "unknown")
+    ids = ", ".join(
+        f"{label}: {result[key]}"
+        for key, label in (("trace_id", "Trace ID"), ("correlation_id", "Correlation ID"))
+        if result.get(key)
+    )
+    hints = [_HINTS[code](context) for code in codes if code in _HINTS]
+    if not hints and result.get("error_uri"):
+        hints.append(f"See {result['error_uri']}.")
+    return " ".join(part for part in (description, f"({ids})" if ids else "", *hints) if part)
+
+
+# --- msal applications ---------------------------------------------------------------------------
+
+
+class _NothingStored(msal.TokenCache):  # type: ignore[misc,unused-ignore]
+    """msal's token cache with storing turned off, so every ``get_token`` reaches Entra ID.
+
+    A source caches nothing (``TokenSource`` contract): the provider's cache sits in front and calls the
+    source only on a miss or for ``force_refresh``, and a token msal kept would defeat ``force_refresh``
+    (msal refuses ``force_refresh`` for client credentials). msal's ``SerializableTokenCache`` overrides
+    ``add`` the same way.
+    """
+
+    def add(self, event: dict[str, Any], now: float | None = None) -> None:
+        return None
+
+
+class ConfidentialClients:
+    """msal ``ConfidentialClientApplication`` objects for one app id, one per (authority, credential).
+
+    Built on first use under a lock, because building one fetches the authority's OpenID configuration;
+    reused afterwards so that the configuration and msal's throttling state survive between calls. msal
+    stores no tokens (``_NothingStored``). Errors come out as ``TokenEndpointError``.
+
+    What differs between the sources that use it:
+
+    - ``hints``: fixes for AADSTS codes that only this source knows, added after the general ones
+      (workload identity's federated-credential fixes);
+    - ``discovery_hint``: what to check when the authority's OpenID configuration cannot be read
+      (default: the tenant and the cloud, as ``TenantId`` names them);
+    - ``message_prefix``: how every message starts. Default: .NET's "Tried to get token using {method}.
+      Access token could not be acquired. "; workload identity passes ``""``, as its errors read as the
+      managed-identity ones it stands in for.
+    """
+
+    def __init__(
+        self,
+        app_id: str,
+        method: str,
+        *,
+        hints: Mapping[int, Hint] | None = None,
+        discovery_hint: Hint | None = None,
+        message_prefix: str | None = None,
+    ) -> None:
+        self.app_id = app_id
+        self.method = method
+        self._hints = dict(hints or {})
+        self._discovery_hint = discovery_hint or _HINTS[90002]
+        self._message_prefix = (
+            f"Tried to get token using {method}. Access token could not be acquired. "
+            if message_prefix is None
+            else message_prefix
+        )
+        self._lock = threading.Lock()
+        self._apps: dict[tuple[str, str], Any] = {}
+
+    def acquire(self, request: TokenRequest, tenant: str, credential: Credential) -> SourceToken:
+        """A token for ``request.scope`` from ``{request.authority_host}{tenant}``.
+
+        Exceptions a callable credential raises (a federated token file that cannot be read) pass through
+        unchanged, for the source to describe."""
+        authority = f"{request.authority_host}{tenant}"
+        context = FailureContext(self.app_id, tenant, request.resource, credential.label)
+        if not is_valid_tenant(tenant):
+            raise self.error(request, authority, f"'{tenant}' is not a valid tenant id or domain.")
+        try:
+            app = self._app(authority, credential)
+        except ValueError as exc:  # msal could not read the OpenID configuration (AADSTS90002 and such)
+            problem = (
+                _first_line(scrub(str(exc), credential)).split(". ")[0].rstrip(".")
+            )  # msal's sentence, without its examples
+            raise self.error(request, authority, f"{problem}. {self._discovery_hint(context)}") from None
+        except requests.RequestException as exc:
+            raise self._unreachable(request, authority, _exception_detail(exc, credential)) from None
+        started = time.time()
+        try:
+            result = app.acquire_token_for_client([request.scope])
+        except requests.RequestException as exc:
+            raise self._unreachable(request, authority, _exception_detail(exc, credential)) from None
+        except ValueError as exc:  # msal could not parse the token endpoint's reply (a proxy's HTML page ...)
+            reason = (
+                f"The token endpoint of {authority} answered with something that is not a token reply "
+                f"({_exception_detail(exc, credential)}). Check the network, proxy and cloud."
+            )
+            raise self.error(request, authority, reason) from None
+        if not isinstance(result, dict) or "access_token" not in result:
+            reply = {k: scrub(v, credential) if isinstance(v, str) else v for k, v in _as_dict(result).items()}
+            codes = tuple(int(c) for c in reply.get("error_codes") or [])
+            own_hints = [self._hints[code](context) for code in codes if code in self._hints]
+            raise self.error(
+                request,
+                authority,
+                " ".join([describe_error_reply(reply, context), *own_hints]),
+                error=str(reply.get("error") or ""),
+                error_codes=codes,
+            )
+        return _source_token(result, started)
+
+    def _app(self, authority: str, credential: Credential) -> Any:
+        key = (authority.lower(), credential.key)
+        with self._lock:
+            app = self._apps.get(key)
+            if app is None:
+                app = msal.ConfidentialClientApplication(
+                    self.app_id,
+                    client_credential=dict(credential.value)
+                    if isinstance(credential.value, Mapping)
+                    else credential.value,
+                    authority=authority,
+                    instance_discovery=False,
+                    validate_authority=False,
+                    timeout=HTTP_TIMEOUT_SECONDS,
+                    token_cache=_NothingStored(),
+                )
+                self._apps[key] = app
+            return app
+
+    def forget(self, credential_key: str) -> None:
+        """Drop the applications built with a credential that is no longer used (a rotated certificate)."""
+        with self._lock:
+            for key in [k for k in self._apps if k[1] == credential_key]:
+                del self._apps[key]
+
+    def _unreachable(self, request: TokenRequest, authority: str, detail: str) -> TokenEndpointError:
+        reason = f"Could not reach {authority}: {detail}. Check the network, proxy and cloud."
+        return self.error(request, authority, reason)
+
+    def error(
+        self,
+        request: TokenRequest,
+        authority: str,
+        reason: str,
+        *,
+        error: str = "",
+        error_codes: tuple[int, ...] = (),
+    ) -> TokenEndpointError:
+        """The error for ``reason``, in this source's words (``message_prefix``), naming what was asked."""
+        return TokenEndpointError(
+            f"{self._message_prefix}{reason}",
+            reason=reason,
+            error=error,
+            error_codes=error_codes,
+            resource=request.resource,
+            authority=authority,
+            method=self.method,
+        )
+
+
+def _exception_detail(exc: Exception, credential: Credential) -> str:
+    return f"{type(exc).__name__}: {scrub(str(exc), credential)}"
+
+
+def _as_dict(result: object) -> dict[str, Any]:
+    return dict(result) if isinstance(result, dict) else {}
+
+
+def _source_token(result: Mapping[str, Any], started: float) -> SourceToken:
+    """msal gives ``expires_in`` (seconds left, also for cache hits) and ``refresh_on`` (epoch) when Entra sent
+    ``refresh_in``; counting from before the call errs on the early side."""
+    refresh_on = result.get("refresh_on")
+    return SourceToken(
+        access_token=str(result["access_token"]),
+        expires_on=started + float(result.get("expires_in") or 0),
+        token_type=str(result.get("token_type") or "Bearer"),
+        refresh_on=float(refresh_on) if refresh_on is not None else None,
+    )
