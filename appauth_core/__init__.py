@@ -9,11 +9,21 @@ from .errors import (
     Attempt,
     AzureServiceTokenProviderError,
     ConnectionStringError,
+    InvalidReferenceError,
     InvalidRequestError,
+    InvalidSecretNameError,
+    KeyVaultConfigurationError,
+    KeyVaultError,
+    KeyVaultUnavailableError,
+    SecretAccessDeniedError,
+    SecretDisabledError,
+    SecretNotFoundError,
     SourceUnavailableError,
+    VaultNotAllowedError,
 )
 from .provider import AzureServiceTokenProvider, clear_token_cache
 from .result import AppAuthenticationResult, Principal
+from .secrets import KeyVaultSecrets, RedisSecretCache, SecretMetadata, SharedSecretCache, is_reference
 
 __version__ = "0.1.0"
 
@@ -24,9 +34,23 @@ __all__ = [
     "AzureServiceTokenProvider",
     "AzureServiceTokenProviderError",
     "ConnectionStringError",
+    "InvalidReferenceError",
     "InvalidRequestError",
+    "InvalidSecretNameError",
+    "KeyVaultConfigurationError",
+    "KeyVaultError",
+    "KeyVaultSecrets",
+    "KeyVaultUnavailableError",
     "Principal",
+    "RedisSecretCache",
+    "SecretAccessDeniedError",
+    "SecretDisabledError",
+    "SecretMetadata",
+    "SecretNotFoundError",
+    "SharedSecretCache",
     "SourceUnavailableError",
+    "VaultNotAllowedError",
     "__version__",
     "clear_token_cache",
+    "is_reference",
 ]

@@ -2,12 +2,26 @@
 secret (client secret, AppKey, token, certificate key or password, secret value).
 
     AppAuthError                              root: catch this to catch everything appauth raises
-     └── AzureServiceTokenProviderError       no token: .resource, .authority, .method, .attempts
-          ├── ConnectionStringError           (also ValueError) the connection string is wrong: .key
-          ├── InvalidRequestError             (also ValueError) a bad resource, tenant or scope argument
-          └── SourceUnavailableError          this way of getting a token cannot work here (not
-                                              installed, not signed in, no identity endpoint); the
-                                              default chain moves on to the next method
+     ├── AzureServiceTokenProviderError       no token: .resource, .authority, .method, .attempts
+     │    ├── ConnectionStringError           (also ValueError) the connection string is wrong: .key
+     │    ├── InvalidRequestError             (also ValueError) a bad resource, tenant or scope argument
+     │    └── SourceUnavailableError          this way of getting a token cannot work here (not
+     │                                        installed, not signed in, no identity endpoint); the
+     │                                        default chain moves on to the next method
+     └── KeyVaultError                        a secret could not be had: .vault_url, .secret_name, .version
+          ├── SecretNotFoundError             Key Vault says: no such secret (or version)
+          ├── SecretAccessDeniedError         Key Vault says: this identity may not read it (403/401)
+          ├── SecretDisabledError             Key Vault says: the secret (version) is disabled
+          ├── KeyVaultUnavailableError        no answer (5xx, 429, network) after retries and no cached
+          │                                   value to serve: .status, .retry_after
+          ├── VaultNotAllowedError            the vault host is not allow-listed: no token was requested
+          ├── InvalidSecretNameError          (also ValueError) not ^[0-9a-zA-Z-]{1,127}$ (or a bad version);
+          │                                   refused before any request
+          ├── InvalidReferenceError           (also ValueError) a malformed @Microsoft.KeyVault(...) reference
+          └── KeyVaultConfigurationError      (also ValueError) KeyVaultSecrets was set up wrongly (no vault
+                                              URL, a shared cache without a key, a bad key)
+
+A token failure while reading a secret is raised as the provider's AzureServiceTokenProviderError, as is.
 """
 
 from __future__ import annotations
@@ -68,3 +82,73 @@ class SourceUnavailableError(AzureServiceTokenProviderError):
 
 class InvalidRequestError(AzureServiceTokenProviderError, ValueError):
     """The caller passed an argument no token can be had for (an empty resource, a bad tenant ID)."""
+
+
+class KeyVaultError(AppAuthError):
+    """A secret could not be had. Names the vault and the secret (never its value), so a log line says
+    which of many references failed."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        vault_url: str | None = None,
+        secret_name: str | None = None,
+        version: str | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.vault_url = vault_url
+        self.secret_name = secret_name
+        self.version = version
+        self.status = status
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class SecretNotFoundError(KeyVaultError):
+    """Key Vault answered 404: no secret (or no such version) by that name in that vault."""
+
+
+class SecretAccessDeniedError(KeyVaultError):
+    """Key Vault answered 403 (no ``get`` permission, RBAC, firewall) or refused the token (401)."""
+
+
+class SecretDisabledError(KeyVaultError):
+    """The secret (or the version asked for) exists but is disabled."""
+
+
+class KeyVaultUnavailableError(KeyVaultError):
+    """No answer from Key Vault (5xx, 429, timeout, network) after retries, and no cached value to serve.
+    ``retry_after`` is the server's Retry-After in seconds, when it sent one."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        vault_url: str | None = None,
+        secret_name: str | None = None,
+        version: str | None = None,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, vault_url=vault_url, secret_name=secret_name, version=version, status=status)
+        self.retry_after = retry_after
+
+
+class VaultNotAllowedError(KeyVaultError):
+    """The vault's host (scheme, host and port) is not on the allow-list, so no token was sent there."""
+
+
+class InvalidSecretNameError(KeyVaultError, ValueError):
+    """A secret name (or version) Key Vault cannot have; refused before any request."""
+
+
+class InvalidReferenceError(KeyVaultError, ValueError):
+    """A value that starts like ``@Microsoft.KeyVault(`` but is not a valid reference."""
+
+
+class KeyVaultConfigurationError(KeyVaultError, ValueError):
+    """``KeyVaultSecrets`` cannot work as configured (no vault URL, shared cache without a key, ...)."""

@@ -233,7 +233,8 @@ class AzureServiceTokenProvider:
             if self._settings
             else "connection string: none (default chain)"
         )
-        message = f"{error.message}\n({context}; resource: {request.resource}; authority: {request.authority or '-'})"
+        authority = request.authority or self._authority_host
+        message = f"{error.message}\n({context}; resource: {request.resource}; authority: {authority})"
         annotated = copy.copy(error)  # subclasses may take other constructor arguments
         annotated.message, annotated.args = message, (message,)
         annotated.resource, annotated.authority = request.resource, request.authority

@@ -1,0 +1,231 @@
+"""The in-process secret cache: the token cache's ideas (``cache.py``) applied to Key Vault secrets.
+
+- A hit is a dict read and a clock read.
+- A miss is single-flight per key: however many threads ask at once, one reads Key Vault.
+- When a latest-version value is due, one caller re-reads it while every other caller keeps getting the
+  current value (refresh by one, nobody waits).
+- Stale-if-error: when that re-read fails for want of an answer (5xx, 429, network, no token), the last good
+  value keeps being served until ``stale_until``, with a warning that names the secret (never the value),
+  and the next attempt waits an exponential backoff, or the server's Retry-After when that is longer.
+- When Key Vault does answer no (not found, access denied, disabled), that answer wins: the value is dropped
+  and the error raised, so deleting or revoking a secret takes effect at the next refresh.
+- A secret never read that cannot be had because Key Vault is unavailable remembers the failure until its
+  backoff ends, so an outage is not met by one request per caller.
+
+Why not ``TokenCache`` itself: tokens have an expiry of their own and every refresh failure is survivable
+until then; secrets have no expiry, a refresh can bring an authoritative "no", a forced re-read must be
+possible, and a Retry-After must be honoured. Generalising ``TokenCache`` would have changed its behaviour.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field, replace
+
+from .errors import (
+    AppAuthError,
+    KeyVaultUnavailableError,
+    SecretAccessDeniedError,
+    SecretDisabledError,
+    SecretNotFoundError,
+)
+from .vault_client import SecretMetadata
+
+logger = logging.getLogger("appauth_core")
+
+BACKOFF_BASE = 1.0  # Key Vault's throttling guidance: 1, 2, 4, 8, 16 s ...
+BACKOFF_MAX = 60.0
+AUTHORITATIVE = (SecretNotFoundError, SecretAccessDeniedError, SecretDisabledError)
+"""Answers from Key Vault that a cached value must not outlive."""
+
+
+@dataclass(frozen=True)
+class CachedSecret:
+    value: str = field(repr=False)
+    metadata: SecretMetadata
+    refresh_at: float  # math.inf for a pinned version: it can never change
+    stale_until: float  # how long the value may be served while re-reads fail
+    failures: int = 0  # re-reads that failed since the value was read
+    retry_at: float = 0.0  # no re-read before this (backoff, Retry-After)
+
+
+@dataclass(frozen=True)
+class _Failure:
+    error: Exception
+    failures: int
+    retry_at: float
+
+
+class _Flight:
+    __slots__ = ("done", "error", "result")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.result: CachedSecret | None = None
+        self.error: BaseException | None = None
+
+
+def backoff(failures: int, retry_after: float | None) -> float:
+    """Seconds before the next attempt after ``failures`` failures in a row."""
+    delay = min(BACKOFF_BASE * 2.0 ** max(failures - 1, 0), BACKOFF_MAX)
+    return max(delay, retry_after or 0.0)
+
+
+class SecretCache:
+    """Thread-safe. Keys are opaque; ``label`` in ``get`` names the secret in log lines."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._entries: dict[Hashable, CachedSecret] = {}
+        self._failures: dict[Hashable, _Failure] = {}
+        self._flights: dict[Hashable, _Flight] = {}
+        self._lock = threading.Lock()
+
+    def peek(self, key: Hashable) -> CachedSecret | None:
+        """The entry if it needs no work at all (the async fast path), else None."""
+        entry = self._entries.get(key)
+        if entry is not None and self._clock() < entry.refresh_at:
+            return entry
+        return None
+
+    def get(
+        self, key: Hashable, load: Callable[[], CachedSecret], *, label: str = "a secret", force: bool = False
+    ) -> CachedSecret:
+        """The cached value, refreshed as the module docstring says. ``force``: read now (one flight per
+        key); on failure the error is raised, and a cached value stays for the other callers unless Key
+        Vault answered no."""
+        entry = self._entries.get(key)  # a plain dict read is atomic: no lock on the hit path
+        now = self._clock()
+        if entry is not None and not force:
+            if now < entry.refresh_at:
+                return entry
+            if now < entry.stale_until:
+                return self._refresh_ahead(key, entry, load, label, now)
+        if not force:
+            self._raise_if_backing_off(key, now)
+        return self._single_flight(key, load, force=force)
+
+    def cached_keys(self) -> list[Hashable]:
+        return list(self._entries)
+
+    def discard(self, key: Hashable) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
+            self._failures.pop(key, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._failures.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    # --- internals --------------------------------------------------------------------------------
+
+    def _raise_if_backing_off(self, key: Hashable, now: float) -> None:
+        failure = self._failures.get(key)
+        if failure is not None and now < failure.retry_at:
+            # A copy: raising one exception object from many threads would grow its traceback forever.
+            raise copy.copy(failure.error).with_traceback(None)
+
+    def _single_flight(self, key: Hashable, load: Callable[[], CachedSecret], *, force: bool) -> CachedSecret:
+        with self._lock:
+            flight = self._flights.get(key)
+            if flight is None:
+                entry = self._entries.get(key)
+                if not force and entry is not None and self._clock() < entry.refresh_at:
+                    return entry  # another caller finished the load while we waited for the lock
+                flight = self._flights[key] = _Flight()
+                leader = True
+            else:
+                leader = False
+        if not leader:
+            flight.done.wait()
+            if flight.error is not None:
+                raise flight.error
+            assert flight.result is not None
+            return flight.result
+        try:
+            return self._lead(key, flight, load)
+        except AUTHORITATIVE:
+            self.discard(key)
+            raise
+        except KeyVaultUnavailableError as exc:
+            self._remember_failure(key, exc)
+            raise
+
+    def _lead(self, key: Hashable, flight: _Flight, load: Callable[[], CachedSecret]) -> CachedSecret:
+        try:
+            result = load()
+        except BaseException as exc:
+            flight.error = exc
+            raise
+        else:
+            with self._lock:
+                self._entries[key] = result
+                self._failures.pop(key, None)
+            flight.result = result
+            return result
+        finally:
+            with self._lock:
+                del self._flights[key]
+            flight.done.set()
+
+    def _remember_failure(self, key: Hashable, error: KeyVaultUnavailableError) -> None:
+        with self._lock:
+            previous = self._failures.get(key)
+            failures = (previous.failures if previous else 0) + 1
+            retry_at = self._clock() + backoff(failures, error.retry_after)
+            self._failures[key] = _Failure(error, failures, retry_at)
+            entry = self._entries.get(key)
+            if entry is not None and self._clock() >= entry.stale_until:
+                del self._entries[key]  # past its stale window: no longer a value anyone may be served
+
+    def _refresh_ahead(
+        self, key: Hashable, entry: CachedSecret, load: Callable[[], CachedSecret], label: str, now: float
+    ) -> CachedSecret:
+        if now < entry.retry_at:
+            return entry
+        with self._lock:
+            if key in self._flights:
+                return entry  # someone is already re-reading it; this value is still good to serve
+            flight = self._flights[key] = _Flight()
+        try:
+            return self._lead(key, flight, load)
+        except AUTHORITATIVE:
+            self.discard(key)
+            raise
+        except Exception as exc:
+            return self._keep_serving(key, entry, exc, label)
+
+    def _keep_serving(self, key: Hashable, entry: CachedSecret, exc: Exception, label: str) -> CachedSecret:
+        failures = entry.failures + 1
+        now = self._clock()
+        delay = backoff(failures, getattr(exc, "retry_after", None))
+        kept = replace(entry, failures=failures, retry_at=now + delay)
+        with self._lock:
+            if self._entries.get(key) is entry:
+                self._entries[key] = kept
+        left = entry.stale_until - now
+        logger.warning(
+            "Re-reading %s failed (%s: %s); serving the value read before for up to %s more, next attempt in %.0f s",
+            label,
+            type(exc).__name__,
+            _reason(exc),
+            "ever" if math.isinf(left) else f"{left:.0f} s",
+            delay,
+        )
+        return kept
+
+
+def _reason(exc: Exception) -> str:
+    """Our errors' messages name the secret and never a value; anything else is shown by type only."""
+    if isinstance(exc, AppAuthError):
+        return str(exc).splitlines()[0][:300]
+    return "unexpected error"
