@@ -1,0 +1,214 @@
+"""System checks (``python manage.py check``; silence an id with ``SILENCED_SYSTEM_CHECKS``).
+
+Configuration (no I/O, every run):
+
+- ``appauth.E001`` the connection string (``APPAUTH['CONNECTION_STRING']`` or the environment) is invalid
+- ``appauth.E002`` ``KEY_VAULT_URL`` / ``ALLOWED_VAULT_HOSTS`` invalid, or a reference names a vault that
+  is not allowed
+- ``appauth.E003`` ``TEMPLATE_SECRETS`` is not a list of secret names, or there is no vault to read them from
+- ``appauth.E004`` an unknown key in ``APPAUTH``
+- ``appauth.E005`` a shared ``CACHE`` without a (valid) ``CACHE_ENCRYPTION_KEY``
+- ``appauth.E006`` ``CACHE`` does not name a cache in ``CACHES``
+- ``appauth.E007`` another ``APPAUTH`` value has the wrong type (or ``APPAUTH`` is not a dict)
+- ``appauth.E008`` ``AZURE_AD_INSTANCE`` is invalid
+- ``appauth.E009`` a malformed ``@Microsoft.KeyVault(...)`` reference left unresolved
+- ``appauth.W001`` ``DEFAULT_EXCEPTION_REPORTER_FILTER`` would show appauth's secrets on error pages
+- ``appauth.W002`` references are left unresolved (``RESOLVE_REFERENCES`` is False)
+
+Deployment (``check --deploy`` only: they really sign in and read the vault, which is why they are not
+run on every ``manage.py`` command):
+
+- ``appauth.E101`` no token could be had
+- ``appauth.E102`` a template secret or a referenced secret cannot be read
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from django.apps import AppConfig  # type: ignore[import-untyped]
+from django.conf import settings  # type: ignore[import-untyped]
+from django.core.checks import CheckMessage, Error, Tags, Warning, register  # type: ignore[import-untyped]
+from django.core.exceptions import ImproperlyConfigured  # type: ignore[import-untyped]
+from django.utils.module_loading import import_string  # type: ignore[import-untyped]
+
+from appauth_core import diagnostics
+from appauth_core.config import KEYS, AppAuthConfig, ConfigError
+from appauth_core.errors import AppAuthError, ConnectionStringError
+from appauth_core.provider import AzureServiceTokenProvider
+from appauth_core.reference_checks import reference_problems
+from appauth_core.references import check_secret_name
+from appauth_core.secrets import KeyVaultSecrets
+
+from . import conf, resolution
+from .debug import FILTER_PATH, AppAuthExceptionReporterFilter
+
+TAG = "appauth"
+FERNET_HINT = (
+    "Make one with: python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())' "
+    "and keep it out of the code (an app setting, or a @Microsoft.KeyVault(...) reference)."
+)
+
+
+def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """Every configuration problem at once, without I/O."""
+    try:
+        values = conf.user_settings()
+    except ConfigError as error:
+        return [Error(str(error), id="appauth.E007")]
+    messages: list[CheckMessage] = [_unknown_key(key, values[key]) for key in values if key not in KEYS]
+    try:
+        config = conf.read_config({key: value for key, value in values.items() if key in KEYS})
+    except ConfigError as error:
+        code = "appauth.E003" if error.key == conf.spell("TEMPLATE_SECRETS") else "appauth.E007"
+        return [*messages, Error(str(error), id=code)]
+    for check in CONFIG_CHECKS:
+        messages.extend(check(config))
+    return messages
+
+
+def _unknown_key(key: Any, value: Any) -> Error:
+    try:
+        AppAuthConfig.from_mapping({key: value}, spell=conf.SPELL)
+    except ConfigError as error:  # the core's message, with its "did you mean" hint
+        return Error(str(error), obj=conf.SETTING, id="appauth.E004")
+    raise AssertionError(f"{key!r} is a known key")  # pragma: no cover - callers pass unknown keys only
+
+
+def _connection_string(config: AppAuthConfig) -> Iterable[CheckMessage]:
+    try:
+        AzureServiceTokenProvider(config.connection_string, config.azure_ad_instance)
+    except ConnectionStringError as error:
+        where = conf.connection_string_origin(config, error)
+        code = "appauth.E008" if where == conf.spell("AZURE_AD_INSTANCE") else "appauth.E001"
+        yield Error(f"{where}: {error}", id=code)
+
+
+def _vault(config: AppAuthConfig) -> Iterable[CheckMessage]:
+    try:
+        KeyVaultSecrets(config.key_vault_url, allowed_hosts=config.allowed_vault_hosts).close()
+    except AppAuthError as error:
+        yield Error(
+            f"{conf.spell('KEY_VAULT_URL')} / {conf.spell('ALLOWED_VAULT_HOSTS')}: {error}",
+            hint="KEY_VAULT_URL is your vault's https URL, e.g. 'https://myvault.vault.azure.net/'.",
+            id="appauth.E002",
+        )
+
+
+def _template_secrets(config: AppAuthConfig) -> Iterable[CheckMessage]:
+    setting = conf.spell("TEMPLATE_SECRETS")
+    for name in sorted(config.template_secrets):
+        try:
+            check_secret_name(name)
+        except AppAuthError as error:
+            yield Error(f"{setting}: {error}", id="appauth.E003")
+    if config.template_secrets and not config.key_vault_url:
+        yield Error(
+            f"{setting} names secrets, but there is no vault to read them from.",
+            hint=f"Set {conf.spell('KEY_VAULT_URL')}.",
+            id="appauth.E003",
+        )
+
+
+def _shared_cache(config: AppAuthConfig) -> Iterable[CheckMessage]:
+    if config.cache is None:
+        return
+    try:
+        backend = conf.shared_cache(config)
+    except ConfigError as error:
+        yield Error(str(error), id="appauth.E006")
+        return
+    key_setting = conf.spell("CACHE_ENCRYPTION_KEY")
+    if not config.cache_encryption_key:
+        yield Error(
+            f"{conf.spell('CACHE')} shares secret values with other processes, so {key_setting} must be set "
+            "to encrypt them.",
+            hint=FERNET_HINT,
+            id="appauth.E005",
+        )
+        return
+    try:
+        KeyVaultSecrets(
+            config.key_vault_url,
+            allowed_hosts=config.allowed_vault_hosts,
+            shared_cache=backend,
+            encryption_key=config.cache_encryption_key,
+        ).close()
+    except AppAuthError as error:
+        yield Error(f"{key_setting}: {error}", hint=FERNET_HINT, id="appauth.E005")
+
+
+def _references(config: AppAuthConfig) -> Iterable[CheckMessage]:
+    unresolved = resolution.unresolved_references()
+    if unresolved and not config.resolve_references:
+        yield Warning(
+            f"{len(unresolved)} setting(s) hold @Microsoft.KeyVault(...) references that are not resolved, "
+            f"because {conf.spell('RESOLVE_REFERENCES')} is False: {', '.join(unresolved)}.",
+            hint="Code reading these settings gets the reference text, not the secret.",
+            id="appauth.W002",
+        )
+    for problem in reference_problems(config, unresolved):
+        if problem.kind == "not_allowed":
+            yield Error(
+                f"{problem.setting}: {problem.message}.",
+                hint=f"If that really is your vault, add its host to {conf.spell('ALLOWED_VAULT_HOSTS')}.",
+                id="appauth.E002",
+            )
+        else:
+            yield Error(f"{problem.setting}: {problem.message}", id="appauth.E009")
+
+
+def _reporter_filter(config: AppAuthConfig) -> Iterable[CheckMessage]:
+    path = settings.DEFAULT_EXCEPTION_REPORTER_FILTER
+    try:
+        configured = import_string(path)
+    except ImportError:
+        return  # Django reports a filter it cannot import when it needs it
+    if not (isinstance(configured, type) and issubclass(configured, AppAuthExceptionReporterFilter)):
+        yield Warning(
+            f"DEFAULT_EXCEPTION_REPORTER_FILTER is {path!r}, which may show appauth's connection string, the "
+            "managed-identity header or secrets resolved into settings on error pages and in error e-mails.",
+            hint=f"Use {FILTER_PATH!r} or a subclass of it.",
+            id="appauth.W001",
+        )
+
+
+CONFIG_CHECKS: tuple[Callable[[AppAuthConfig], Iterable[CheckMessage]], ...] = (
+    _connection_string,
+    _vault,
+    _template_secrets,
+    _shared_cache,
+    _references,
+    _reporter_filter,
+)
+
+
+def check_deployment(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """Sign in and read every secret the configuration names, for real (``diagnostics.check``)."""
+    if any(message.is_serious() for message in check_settings()):
+        return []  # the configuration errors are already reported, and nothing can be tried with them
+    try:
+        services = conf.get_services()
+    except ImproperlyConfigured as error:  # a problem the configuration checks cannot see in advance
+        return [Error(str(error), id="appauth.E007")]
+    report = diagnostics.check(services, resolution.configured_references())
+    messages: list[CheckMessage] = []
+    for index, line in enumerate(report.lines):
+        if line.status != "fail":
+            continue
+        if index == 0:  # diagnostics.check tries the token first, and stops there if it fails
+            messages.append(Error(line.text, hint=TOKEN_HINT, id="appauth.E101"))
+        else:
+            messages.append(Error(line.text, hint=SECRET_HINT, id="appauth.E102"))
+    return messages
+
+
+TOKEN_HINT = (
+    "In App Service: turn the managed identity on (Identity > System assigned > On). Locally: `az login`. "
+    "`python manage.py appauth whoami` shows each method tried and why it failed."
+)
+SECRET_HINT = "Give the app's identity the 'Key Vault Secrets User' role on the vault (or a 'get' access policy)."
+
+register(TAG, Tags.security)(check_settings)
+register(TAG, Tags.security, deploy=True)(check_deployment)

@@ -1,0 +1,153 @@
+"""``APPAUTH = {...}`` read into the core's ``AppAuthConfig`` and ``AppAuthServices`` (Authlib's
+``load_config`` hook), kept for the process and rebuilt when ``setting_changed`` says ``APPAUTH`` or
+``CACHES`` changed, as DRF's ``api_settings`` does, so ``override_settings`` works in tests.
+
+Building the services does no I/O: nothing is fetched until something asks for a token or a secret.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from django.conf import settings  # type: ignore[import-untyped]
+from django.core.exceptions import ImproperlyConfigured  # type: ignore[import-untyped]
+
+from appauth_core.config import AppAuthConfig, ConfigError
+from appauth_core.errors import AppAuthError, ConnectionStringError
+from appauth_core.framework_cache import ObjectCacheAdapter
+from appauth_core.services import AppAuthServices, find_references
+from appauth_core.shared_cache import SharedSecretCache
+
+from .cache import AliasCache
+
+SETTING = "APPAUTH"
+SPELL = "APPAUTH['{}']"  # AppAuthConfig.from_mapping's spelling of a key, for messages
+ENVIRONMENT_CONNECTION_STRING = "the AzureServicesAuthConnectionString environment variable"
+WATCHED_SETTINGS = frozenset({SETTING, "CACHES"})
+
+
+def spell(key: str) -> str:
+    """A key of ``APPAUTH`` as the user writes it, for messages: ``APPAUTH['KEY_VAULT_URL']``."""
+    return SPELL.format(key)
+
+
+def user_settings() -> Mapping[str, Any]:
+    """``settings.APPAUTH`` (``{}`` when absent); ``ConfigError`` when it is not a dict."""
+    value = getattr(settings, SETTING, None)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(
+            f"{SETTING} must be a dict, e.g. {{'KEY_VAULT_URL': 'https://myvault.vault.azure.net/'}}, "
+            f"not {type(value).__name__}.",
+            key=SETTING,
+        )
+    return value
+
+
+def read_config(values: Mapping[str, Any] | None = None) -> AppAuthConfig:
+    """``APPAUTH`` (or ``values``) validated; unknown keys and wrong types raise ``ConfigError``."""
+    values = user_settings() if values is None else values
+    for key, value in values.items():
+        # appauth reads these to reach the vault, so they cannot come from it. The encryption key can: the
+        # core reads it (and re-reads it after a rotation) with the identity the other keys configure.
+        if key != "CACHE_ENCRYPTION_KEY" and next(find_references(value), None) is not None:
+            raise ConfigError(
+                f"{spell(key)} cannot be a @Microsoft.KeyVault(...) reference: appauth reads it to reach Key "
+                "Vault. Set the value itself (from an environment variable, or with "
+                "appauth_django.settings.keyvault_secret(...)).",
+                key=spell(key),
+            )
+    return AppAuthConfig.from_mapping(values, spell=SPELL)
+
+
+def build_services(config: AppAuthConfig, *, shared: bool = True) -> AppAuthServices:
+    """The services for ``config``; a wrong value raises ``ConfigError`` naming where the user wrote it.
+    ``shared=False`` leaves the shared cache out (``settings.py`` runs before Django's caches exist)."""
+    try:
+        return AppAuthServices(
+            config,
+            shared_cache=shared_cache(config) if shared else None,
+            template_setting=spell("TEMPLATE_SECRETS"),
+            key_vault_setting=spell("KEY_VAULT_URL"),
+        )
+    except ConnectionStringError as error:
+        where = connection_string_origin(config, error)
+        raise ConfigError(f"{where}: {error}", key=where) from None
+
+
+def connection_string_origin(config: AppAuthConfig, error: ConnectionStringError) -> str:
+    """Where the value a ``ConnectionStringError`` is about came from: the core knows the value, only the
+    adapter knows where the user wrote it."""
+    if error.key == "AzureAdInstance" and config.azure_ad_instance:
+        return spell("AZURE_AD_INSTANCE")
+    if config.connection_string:
+        return spell("CONNECTION_STRING")
+    return ENVIRONMENT_CONNECTION_STRING
+
+
+def shared_cache(config: AppAuthConfig) -> SharedSecretCache | None:
+    """``APPAUTH['CACHE']`` (a ``CACHES`` alias) as the shared secret cache, or None."""
+    if config.cache is None:
+        return None
+    alias = config.cache
+    if not isinstance(alias, str) or alias not in settings.CACHES:
+        raise ConfigError(
+            f"{spell('CACHE')} must name a cache in CACHES (e.g. a redis cache), not {alias!r}. "
+            f"CACHES has: {', '.join(map(repr, settings.CACHES)) or 'nothing'}.",
+            key=spell("CACHE"),
+        )
+    return ObjectCacheAdapter(AliasCache(alias))
+
+
+class _Current:
+    """The process's services, built on first use; ``reset`` drops them (settings changed)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._services: AppAuthServices | None = None
+
+    def get(self) -> AppAuthServices:
+        services = self._services
+        if services is not None:
+            return services
+        with self._lock:
+            if self._services is None:
+                self._services = _build_or_explain()
+            return self._services
+
+    def reset(self) -> None:
+        with self._lock:
+            old, self._services = self._services, None
+        if old is not None:
+            old.close()
+
+
+def _build_or_explain() -> AppAuthServices:
+    try:
+        return build_services(read_config())
+    except AppAuthError as error:
+        message = f"{error} (`python manage.py check` lists every appauth setting problem)"
+    raise ImproperlyConfigured(message)  # outside the except block: no chained traceback to show
+
+
+_current = _Current()
+
+
+def get_services() -> AppAuthServices:
+    """The ``AppAuthServices`` for the current settings (what ``request.appauth`` is).
+    ``ImproperlyConfigured`` when ``APPAUTH`` is wrong."""
+    return _current.get()
+
+
+def reload() -> None:
+    """Forget the services; the next use builds them from the settings as they are now."""
+    _current.reset()
+
+
+def on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    """``setting_changed`` receiver, connected in ``AppConfig.ready()``."""
+    if setting in WATCHED_SETTINGS:
+        reload()

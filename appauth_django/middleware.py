@@ -1,0 +1,49 @@
+"""``AppAuthMiddleware``: ``request.appauth``, lazily, in sync (WSGI) and async (ASGI) stacks alike.
+
+Like Django's ``AuthenticationMiddleware`` (``request.user``), it only binds a ``SimpleLazyObject``: no
+token or secret is fetched unless the view uses one, and the services are looked up when first touched,
+so a request after ``override_settings`` gets the services for the settings of that moment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.http import HttpRequest, HttpResponseBase  # type: ignore[import-untyped]
+from django.utils.functional import SimpleLazyObject  # type: ignore[import-untyped]
+
+from .conf import get_services
+
+GetResponse = Callable[[HttpRequest], Any]
+
+
+class AppAuthMiddleware:
+    """Sets ``request.appauth``, the app's ``appauth_core.services.AppAuthServices``:
+    ``get_access_token(resource, tenant_id=None)``, ``await get_access_token_async(...)``,
+    ``secret(name, version=None)``, ``await secret_async(...)``, ``principal``.
+
+    Both sync and async capable, so under ASGI it adds no thread switch (Django's own middleware pattern).
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase | Awaitable[HttpResponseBase]:
+        if self.async_mode:
+            return self.__acall__(request)
+        request.appauth = SimpleLazyObject(get_services)
+        response: HttpResponseBase = self.get_response(request)
+        return response
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        request.appauth = SimpleLazyObject(get_services)
+        response: HttpResponseBase = await self.get_response(request)
+        return response

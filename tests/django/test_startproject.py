@@ -1,0 +1,119 @@
+"""A fresh ``django-admin startproject`` site, set up exactly as README.md's Django section says (its code
+blocks are appended to the generated settings.py), checked, diagnosed and served by gunicorn."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from appauth_core.testing.emulator import AzureEmulator
+
+from .servers import BIN, REPO, free_port, gunicorn_command, serving, site_env
+
+README_VAULT = "https://myvault.vault.azure.net/"
+SECRETS = {
+    "django-secret-key": "startproject-secret-key-0123456789abcdefghijklmnop",
+    "public-banner": "Welcome <to> the new site",
+    "sentry-dsn": "https://public@sentry.example/1",
+    "smtp-user": "mailer",
+    "smtp-password": "startproject-smtp-password",
+}
+
+
+def readme_block(containing: str) -> str:
+    """The README's Django-section python block that contains ``containing``."""
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("\n## Django\n") :]
+    section = section[: section.index("\n## ", 1)]
+    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    matches = [block for block in blocks if containing in block]
+    assert len(matches) == 1, f"README's Django section should have one python block with {containing!r}"
+    return matches[0]
+
+
+def run(args: list[str], *, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.fixture
+def new_site(tmp_path: Path, azure_emulator: AzureEmulator) -> tuple[Path, dict[str, str]]:
+    for name, value in SECRETS.items():
+        azure_emulator.vault.set_secret(name, value)
+    env = site_env(azure_emulator.process_env())
+    created = run([str(BIN / "django-admin"), "startproject", "mysite", str(tmp_path)], cwd=tmp_path, env=env)
+    assert created.returncode == 0, created.stderr
+    settings = tmp_path / "mysite" / "settings.py"
+    vault = azure_emulator.vault.url
+    # What the README says to add, with its example vault replaced by the emulator's.
+    additions = [readme_block("INSTALLED_APPS +="), readme_block("keyvault_secret(")]
+    settings.write_text(
+        settings.read_text() + "\n" + "\n".join(block.replace(README_VAULT, vault) for block in additions)
+    )
+    # The site's own page (user code, not appauth set-up): a template using the tag.
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "banner.html").write_text(
+        '{% load appauth %}<p class="banner">{% keyvault_secret "public-banner" %}</p>'
+    )
+    settings.write_text(settings.read_text() + '\nTEMPLATES[0]["DIRS"] = [BASE_DIR / "templates"]\n')
+    urls = tmp_path / "mysite" / "urls.py"
+    urls.write_text(
+        urls.read_text()
+        + "\nfrom django.views.generic import TemplateView\n"
+        + 'urlpatterns += [path("banner/", TemplateView.as_view(template_name="banner.html"))]\n'
+    )
+    return tmp_path, env
+
+
+def test_a_new_project_works_as_the_readme_says(new_site, azure_emulator):
+    site, env = new_site
+    python = str(BIN / "python")
+
+    check = run([python, "manage.py", "check"], cwd=site, env=env)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "System check identified no issues" in check.stdout
+
+    deploy = run([python, "manage.py", "check", "--deploy", "--tag", "appauth"], cwd=site, env=env)
+    assert deploy.returncode == 0, deploy.stdout + deploy.stderr
+
+    whoami = run([python, "manage.py", "appauth", "whoami"], cwd=site, env=env)
+    assert whoami.returncode == 0, whoami.stdout + whoami.stderr
+    assert "Signed in via Managed identity (App Service)" in whoami.stdout
+    assert azure_emulator.directory.system_identity.client_id in whoami.stdout
+
+    settings_seen = run(
+        [python, "manage.py", "shell", "-c",
+         "from django.conf import settings as s; print(s.SECRET_KEY, s.SENTRY_DSN, s.EMAIL_HOST_PASSWORD)"],
+        cwd=site, env=env,
+    )  # fmt: skip
+    assert settings_seen.returncode == 0, settings_seen.stderr
+    assert settings_seen.stdout.splitlines()[-1].split() == [
+        SECRETS["django-secret-key"],
+        SECRETS["sentry-dsn"],
+        SECRETS["smtp-password"],
+    ]
+
+    port = free_port()
+    with (
+        serving(
+            gunicorn_command("mysite.wsgi", port, workers=1), port, env=env, cwd=site, log=site / "gunicorn.log"
+        ) as url,
+        urllib.request.urlopen(f"{url}/banner/", timeout=30) as response,
+    ):
+        html = response.read().decode()
+    assert '<p class="banner">Welcome &lt;to&gt; the new site</p>' in html
+
+
+def test_a_missing_secret_stops_manage_py_without_a_value_in_the_output(new_site, azure_emulator):
+    site, env = new_site
+    settings = site / "mysite" / "settings.py"
+    missing = f"@Microsoft.KeyVault(SecretUri={azure_emulator.vault.url}secrets/not-there)"
+    settings.write_text(settings.read_text() + f'\nDATABASES["default"]["PASSWORD"] = "{missing}"\n')
+    result = run([str(BIN / "python"), "manage.py", "check"], cwd=site, env=env)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert "DATABASES['default']['PASSWORD']" in result.stderr
+    assert all(value not in result.stdout + result.stderr for value in SECRETS.values())
