@@ -1,0 +1,94 @@
+"""The ``AppAuth`` Flask extension: reads ``APPAUTH_*`` config into the core's ``AppAuthServices`` and
+wires it into the app (``g.appauth``, the ``keyvault_secret`` template global, ``flask appauth``)."""
+
+from __future__ import annotations
+
+import weakref
+
+from flask import Flask, current_app, g
+
+from appauth_core.result import Principal
+from appauth_core.services import AppAuthServices
+
+from ._cli import appauth_cli
+from ._references import find_config_references, resolve_config_references
+from ._settings import build_services, read_config
+from ._state import EXTENSION, REFERENCES, services_for
+from ._templates import keyvault_secret
+
+
+class AppAuth:
+    """Azure tokens and Key Vault secrets for Flask apps. One object may serve several apps (app
+    factories, tests): it keeps no app and no state; each app's state is in ``app.extensions["appauth"]``.
+
+    Outside a request (CLI commands, background jobs in an app context) use the object itself:
+    ``appauth.get_access_token(resource)``, ``appauth.secret(name)``; in a request, ``g.appauth``.
+    """
+
+    def __init__(self, app: Flask | None = None) -> None:
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        """Validate the config, resolve Key Vault references in it, and wire appauth into ``app``.
+
+        Reads (all optional): ``APPAUTH_CONNECTION_STRING`` (``RunAs=...``; default: the
+        ``AzureServicesAuthConnectionString`` variable, else managed identity → Visual Studio → Azure CLI),
+        ``APPAUTH_AZURE_AD_INSTANCE``, ``APPAUTH_KEY_VAULT_URL``, ``APPAUTH_SECRET_CACHE_SECONDS`` (300),
+        ``APPAUTH_TEMPLATE_SECRETS`` (names templates may render), ``APPAUTH_RESOLVE_REFERENCES`` (True),
+        ``APPAUTH_CACHE`` (a Flask-Caching ``Cache`` shared by workers), ``APPAUTH_CACHE_ENCRYPTION_KEY``,
+        ``APPAUTH_ALLOWED_VAULT_HOSTS``. Any other ``APPAUTH_*`` key is an error.
+
+        Raises ``ConfigError`` (naming the key) for a wrong setting and ``ReferenceResolutionError`` (naming
+        the key) for a ``@Microsoft.KeyVault(...)`` value that cannot be read, so a broken deployment stops
+        at startup. The only I/O is resolving references, all at once.
+        """
+        if EXTENSION in app.extensions:
+            raise RuntimeError(f"appauth is already initialised on the app {app.name!r}: call init_app once per app.")
+        config = read_config(app)
+        services = build_services(app, config)
+        references = find_config_references(app)
+        if config.resolve_references and references:
+            try:
+                resolve_config_references(app, services)
+            except BaseException:
+                services.close()
+                raise
+        app.extensions[EXTENSION] = services
+        app.extensions[REFERENCES] = references
+        # Nothing is opened per request, so there is nothing to close at app-context teardown: the token
+        # cache is process-wide and the vault clients (HTTP connection pools) live as long as the app.
+        # They are closed when the app is garbage-collected, or at interpreter exit.
+        weakref.finalize(app, services.close)
+        # First, so other extensions' before_request functions can already use g.appauth.
+        app.before_request_funcs.setdefault(None, []).insert(0, _bind_to_request)
+        app.add_template_global(keyvault_secret, "keyvault_secret")
+        app.cli.add_command(appauth_cli)
+
+    @property
+    def services(self) -> AppAuthServices:
+        """The current app's ``AppAuthServices`` (``.provider``, ``.secrets`` ...); needs an app context."""
+        return services_for(current_app)
+
+    def get_access_token(self, resource: str, tenant_id: str | None = None) -> str:
+        return self.services.get_access_token(resource, tenant_id)
+
+    async def get_access_token_async(self, resource: str, tenant_id: str | None = None) -> str:
+        return await self.services.get_access_token_async(resource, tenant_id)
+
+    def secret(self, name: str, version: str | None = None) -> str:
+        return self.services.secret(name, version)
+
+    async def secret_async(self, name: str, version: str | None = None) -> str:
+        return await self.services.secret_async(name, version)
+
+    @property
+    def principal(self) -> Principal | None:
+        """Who the last token was issued to (``None`` before the first token)."""
+        return self.services.principal
+
+
+def _bind_to_request() -> None:
+    """``g.appauth`` is the app's long-lived ``AppAuthServices``: binding it is an attribute store, and
+    nothing (token, secret) is fetched until a view calls one of its methods."""
+    g.appauth = services_for(current_app)
