@@ -25,10 +25,9 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy
 
-## demo: run the demo sites against the local stand-ins
-demo: install
-	@echo "make demo: the Django and Flask demo sites are not yet available (see README.md, Status)."
-	@echo "Meanwhile, run the local Azure emulator: make emulator"
+## demo: run the Django and Flask demo sites against the local Azure stand-ins (Ctrl-C stops everything)
+demo: install $(AZURITE)
+	$(PY) demo_sites/run.py
 
 ## emulator: the local Azure emulator in the foreground; its settings land in .emulator.env
 emulator: install
@@ -56,11 +55,13 @@ $(AZ):
 $(AZURITE): | system-packages
 	npm install --prefix $(TOOLS)/node --no-audit --no-fund --loglevel=error azurite@$(AZURITE_VERSION)
 
-# Debian packages, installed only when missing and only when we are root (as CI is).
+# Debian packages, installed only when missing and only when we are root (as CI is): Node.js for
+# Azurite, redis-server for the shared-cache tests, Chromium for the browser tests.
 system-packages:
 	@missing=""; \
 	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 		else echo "missing:$$missing (Debian packages); install them, then run make again" >&2; exit 1; fi; \

@@ -1,0 +1,21 @@
+"""Two views: the home page (everything reached through ``request.appauth``) and "rotate"."""
+
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.views.decorators.debug import sensitive_variables
+from django.views.decorators.http import require_POST
+
+from demo_sites.common import home_page
+from demo_sites.common import rotate as rotate_greeting
+
+
+@sensitive_variables("page")  # it holds a secret value: keep it off error pages
+def home(request: HttpRequest) -> HttpResponse:
+    page = home_page(request.appauth)  # type: ignore[attr-defined]
+    return render(request, "home.html", {"page": page, "framework": "Django", "access": "request.appauth"})
+
+
+@require_POST
+def rotate(request: HttpRequest) -> HttpResponse:
+    rotate_greeting(request.appauth)  # type: ignore[attr-defined]
+    return HttpResponseRedirect("/?rotated=1")

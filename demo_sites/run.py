@@ -1,0 +1,209 @@
+"""``make demo``: the local Azure emulator, Azurite, and both demo sites, as if they ran on App Service.
+
+Starts, in order: the emulator (Entra ID, the App Service managed-identity endpoint, Key Vault) with demo
+secrets; Azurite (blob storage, OAuth on) with a container of sample blobs; the Django site under gunicorn
+on http://127.0.0.1:8000/ and the Flask site under gunicorn on http://127.0.0.1:5000/. The sites get only
+what App Service would give them (IDENTITY_ENDPOINT / IDENTITY_HEADER) plus where the vault and the storage
+account are. Ctrl-C stops everything it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+from appauth_core import AzureServiceTokenProvider
+from appauth_core.cache import TokenCache
+from appauth_core.testing import AzureEmulator
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+AZURITE = REPO / ".tools" / "node" / "node_modules" / ".bin" / "azurite-blob"
+CONTAINER = "demo-files"
+READY_TIMEOUT = 60.0
+
+DEMO_SECRETS = {
+    "demo-greeting": "Hello from Key Vault! This text lives in the emulated vault, not in the code.",
+    "public-banner": "appauth demo: tokens and secrets with no credentials in code",
+    "django-secret-key": "demo-only-django-secret-key-7f3c9a1e5b2d4f6a8c0e",
+    "flask-secret-key": "demo-only-flask-secret-key-1a2b3c4d5e6f7a8b9c0d",
+    "db-password": "demo-only-db-password",
+}
+DEMO_BLOBS = {
+    "readme.txt": b"Listed from Azurite with a token from the emulated managed identity.\n",
+    "report-2026.csv": b"month,visitors\n2026-10,1200\n2026-11,1530\n",
+    "logo.svg": b'<svg xmlns="http://www.w3.org/2000/svg" width="1" height="1"/>',
+}
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], what: str, log: Path) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"{what} exited with code {process.returncode}; its log:\n{log.read_text()[-4000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"{what} did not listen on 127.0.0.1:{port} within {READY_TIMEOUT:.0f} s; log: {log}")
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextmanager
+def _process(
+    command: list[str], *, env: dict[str, str], log: Path, cwd: Path = REPO
+) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("wb") as output:
+        # Its own process group, so Ctrl-C in the terminal reaches us once and we stop children in order.
+        process = subprocess.Popen(  # noqa: S603 - our own fixed command lines
+            command, env=env, cwd=cwd, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+
+
+def _seed_blobs(emulator: AzureEmulator, account_url: str) -> None:
+    from azure.storage.blob import BlobServiceClient
+
+    connection_string = (
+        f"RunAs=App;AppId={emulator.app.app_id};TenantId={emulator.tenant_id};AppKey={emulator.app.secrets[0]}"
+    )
+    provider = AzureServiceTokenProvider(connection_string, emulator.authority, cache=TokenCache())
+    service = BlobServiceClient(account_url, credential=provider, connection_verify=str(emulator.ca_path))
+    container = service.get_container_client(CONTAINER)
+    container.create_container()
+    for name, data in DEMO_BLOBS.items():
+        container.upload_blob(name, data, overwrite=True)
+
+
+def _site_env(emulator: AzureEmulator, storage_url: str, cache_seconds: int) -> dict[str, str]:
+    """What App Service gives a site (managed identity) plus the demo's own app settings."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("AZURE_", "MSI_", "IDENTITY_"))}
+    env.pop("AzureServicesAuthConnectionString", None)
+    bundle = str(emulator.ca_bundle_path)
+    env.update(
+        emulator.app_service_env(),
+        REQUESTS_CA_BUNDLE=bundle,
+        SSL_CERT_FILE=bundle,
+        DEMO_VAULT_URL=emulator.vault.url,
+        DEMO_STORAGE_ACCOUNT_URL=storage_url,
+        DEMO_STORAGE_CONTAINER=CONTAINER,
+        DEMO_SECRET_CACHE_SECONDS=str(cache_seconds),
+        PYTHONPATH=str(REPO),
+    )
+    return env
+
+
+def _gunicorn(app: str, port: int, env: dict[str, str], log: Path, *, chdir: Path) -> list[str]:
+    return [
+        sys.executable, "-m", "gunicorn", app, "--bind", f"127.0.0.1:{port}", "--workers", "2",
+        "--threads", "4", "--chdir", str(chdir), "--access-logfile", "-", "--graceful-timeout", "5",
+    ]  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--django-port", type=int, default=8000)
+    parser.add_argument("--flask-port", type=int, default=5000)
+    parser.add_argument("--cache-seconds", type=int, default=20, help="secret cache TTL shown off by 'rotate'")
+    parser.add_argument("--ready-file", type=Path, help="write the two URLs here once both sites answer")
+    parser.add_argument("--logs", type=Path, default=None, help="folder for the servers' logs")
+    args = parser.parse_args(argv)
+
+    for port in (args.django_port, args.flask_port):
+        if not _port_is_free(port):
+            print(f"error: port {port} on 127.0.0.1 is in use; stop what uses it or pass --django-port/--flask-port")
+            return 2
+    if not AZURITE.exists():
+        print(f"error: Azurite is not installed at {AZURITE}; `make demo` installs it")
+        return 2
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with ExitStack() as stack:
+        emulator = stack.enter_context(AzureEmulator(token_lifetime=3599))
+        os.environ["REQUESTS_CA_BUNDLE"] = str(emulator.ca_bundle_path)  # this process seeds Azurite via msal
+        logs = args.logs or emulator.state_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        for name, value in DEMO_SECRETS.items():
+            emulator.vault.set_secret(name, value)
+
+        storage_port = _free_port()
+        azurite_log = logs / "azurite.log"
+        azurite = stack.enter_context(
+            _process(
+                [str(AZURITE), "--blobHost", "127.0.0.1", "--blobPort", str(storage_port), "--oauth", "basic",
+                 "--cert", str(emulator.tls.cert_path), "--key", str(emulator.tls.key_path),
+                 "--inMemoryPersistence", "--disableTelemetry", "--skipApiVersionCheck"],
+                env=dict(os.environ), log=azurite_log,
+            )
+        )  # fmt: skip
+        _wait_for_port(storage_port, azurite, "Azurite", azurite_log)
+        storage_url = f"https://127.0.0.1:{storage_port}/devstoreaccount1"
+        _seed_blobs(emulator, storage_url)
+
+        env = _site_env(emulator, storage_url, args.cache_seconds)
+        sites = {
+            "Django": (args.django_port, "demo_sites.django_site.wsgi:application", logs / "django.log"),
+            "Flask": (args.flask_port, "demo_sites.flask_site.app:app", logs / "flask.log"),
+        }
+        for name, (port, app, log) in sites.items():
+            process = stack.enter_context(_process(_gunicorn(app, port, env, log, chdir=REPO), env=env, log=log))
+            _wait_for_port(port, process, f"the {name} site", log)
+        urls = [f"http://127.0.0.1:{args.django_port}/", f"http://127.0.0.1:{args.flask_port}/"]
+        print("appauth demo is running (Ctrl-C stops it):")
+        print(f"  Django site   {urls[0]}")
+        print(f"  Flask site    {urls[1]}")
+        print(f"  emulator      {emulator.authority} (vault {emulator.vault.url})")
+        print(f"  logs          {logs}")
+        sys.stdout.flush()
+        if args.ready_file:
+            args.ready_file.write_text("\n".join(urls) + "\n")
+        try:
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+        print("stopping the demo")
+    if args.logs is None:
+        shutil.rmtree(logs, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
