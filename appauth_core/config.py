@@ -46,9 +46,11 @@ class AppAuthConfig:
     allowed_vault_hosts: tuple[str, ...] = ()
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any], *, spell: str = "{}") -> AppAuthConfig:
+    def from_mapping(cls, values: Mapping[str, Any], *, spell: str = "{}", reference_hint: str = "") -> AppAuthConfig:
         """Validate ``values`` (keys from ``KEYS``). ``spell`` turns a key into the user's spelling for
-        messages: ``"APPAUTH['{}']"`` for Django, ``"APPAUTH_{}"`` for Flask."""
+        messages: ``"APPAUTH['{}']"`` for Django, ``"APPAUTH_{}"`` for Flask. ``reference_hint`` ends the
+        message for a setting that is wrongly a Key Vault reference (how to set it in this framework)."""
+        _refuse_references(values, spell, reference_hint)
         unknown = [key for key in values if key not in KEYS]
         if unknown:
             key = unknown[0]
@@ -70,6 +72,23 @@ class AppAuthConfig:
             cache_encryption_key=_optional_str(values, "CACHE_ENCRYPTION_KEY", spell),
             allowed_vault_hosts=tuple(_names(values, "ALLOWED_VAULT_HOSTS", spell)),
         )
+
+
+# appauth reads these settings to reach the vault, so they cannot come from it. The encryption key can: the
+# core reads it (and re-reads it after a rotation) with the identity the other settings configure.
+MAY_BE_A_REFERENCE = frozenset({"CACHE_ENCRYPTION_KEY"})
+
+
+def _refuse_references(values: Mapping[str, Any], spell: str, hint: str) -> None:
+    from .services import find_references  # services imports this module
+
+    for key, value in values.items():
+        if key not in MAY_BE_A_REFERENCE and next(find_references(value), None) is not None:
+            raise ConfigError(
+                f"{spell.format(key)} cannot be a @Microsoft.KeyVault(...) reference: appauth reads it to reach "
+                f"Key Vault. Set the value itself{hint or ' (e.g. from an environment variable)'}.",
+                key=spell.format(key),
+            )
 
 
 def _optional_str(values: Mapping[str, Any], key: str, spell: str) -> str | None:

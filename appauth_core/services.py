@@ -10,10 +10,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .config import AppAuthConfig, ConfigError
-from .errors import AppAuthError
+from .errors import AppAuthError, ConnectionStringError, KeyVaultError
 from .provider import AzureServiceTokenProvider
 from .result import Principal
 from .secrets import KeyVaultSecrets, SharedSecretCache, is_reference
+from .vault_hosts import HostPattern, VaultOrigin
 
 Path = tuple[Any, ...]  # keys and indexes from the settings root to a value
 
@@ -43,25 +44,43 @@ class AppAuthServices:
     (connection string, vault URL, allow-list) are raised here, at startup."""
 
     def __init__(
-        self,
-        config: AppAuthConfig,
-        *,
-        shared_cache: SharedSecretCache | None = None,
-        template_setting: str = "TEMPLATE_SECRETS",
-        key_vault_setting: str = "KEY_VAULT_URL",
+        self, config: AppAuthConfig, *, shared_cache: SharedSecretCache | None = None, spell: str = "{}"
     ) -> None:
+        """``spell`` is how the user writes a setting (``"APPAUTH['{}']"``, ``"APPAUTH_{}"``): a wrong value
+        raises ``ConfigError`` naming the setting it came from, which only the adapter's spelling tells."""
         self.config = config
-        self._template_setting = template_setting
-        self._key_vault_setting = key_vault_setting
-        self.provider = AzureServiceTokenProvider(config.connection_string, config.azure_ad_instance)
-        self.secrets = KeyVaultSecrets(
-            config.key_vault_url,
-            self.provider,
-            cache_seconds=config.secret_cache_seconds,
-            allowed_hosts=config.allowed_vault_hosts,
-            shared_cache=shared_cache,
-            encryption_key=config.cache_encryption_key,
-        )
+        self._spell = spell
+        try:
+            self.provider = AzureServiceTokenProvider(config.connection_string, config.azure_ad_instance)
+            self.secrets = KeyVaultSecrets(
+                config.key_vault_url,
+                self.provider,
+                cache_seconds=config.secret_cache_seconds,
+                allowed_hosts=config.allowed_vault_hosts,
+                shared_cache=shared_cache,
+                encryption_key=config.cache_encryption_key,
+            )
+        except ConnectionStringError as error:
+            where = connection_string_setting(config, error, spell)
+            raise ConfigError(f"{where}: {error}", key=where) from None
+        except KeyVaultError as error:  # KeyVaultConfigurationError, or a bad encryption-key reference
+            where = self._vault_setting_at_fault()
+            raise ConfigError(f"{where}: {error}", key=where) from None
+
+    def _vault_setting_at_fault(self) -> str:
+        """Which setting a ``KeyVaultSecrets`` construction error is about (the error does not say): the
+        vault URL and allow-list are re-parsed with the core's own parsers; what remains is the cache key."""
+        try:
+            if self.config.key_vault_url:
+                VaultOrigin.parse(self.config.key_vault_url)
+        except ValueError:
+            return self._spell.format("KEY_VAULT_URL")
+        try:
+            for entry in self.config.allowed_vault_hosts:
+                HostPattern.parse(entry)
+        except ValueError:
+            return self._spell.format("ALLOWED_VAULT_HOSTS")
+        return self._spell.format("CACHE_ENCRYPTION_KEY")
 
     # --- what views use (request.appauth / g.appauth) ---------------------------------------------
 
@@ -85,15 +104,15 @@ class AppAuthServices:
 
     def template_secret(self, name: str) -> str:
         if name not in self.config.template_secrets:
-            raise TemplateSecretNotAllowedError(name, self._template_setting)
+            raise TemplateSecretNotAllowedError(name, self._spell.format("TEMPLATE_SECRETS"))
         return self.secret(name)
 
     def _require_vault(self) -> None:
         if not self.config.key_vault_url:
             raise ConfigError(
-                f"No Key Vault is configured: set {self._key_vault_setting} to your vault's URL, "
+                f"No Key Vault is configured: set {self._spell.format('KEY_VAULT_URL')} to your vault's URL, "
                 "e.g. 'https://myvault.vault.azure.net/'.",
-                key=self._key_vault_setting,
+                key=self._spell.format("KEY_VAULT_URL"),
             )
 
     # --- settings-time references -----------------------------------------------------------------
@@ -128,6 +147,16 @@ class AppAuthServices:
 
     def close(self) -> None:
         self.secrets.close()
+
+
+def connection_string_setting(config: AppAuthConfig, error: ConnectionStringError, spell: str) -> str:
+    """Where the value a ``ConnectionStringError`` is about came from, as the user writes it: the core knows
+    the value, only the adapter's ``spell`` knows where the user put it."""
+    if error.key == "AzureAdInstance" and config.azure_ad_instance:
+        return spell.format("AZURE_AD_INSTANCE")
+    if config.connection_string:
+        return spell.format("CONNECTION_STRING")
+    return "the AzureServicesAuthConnectionString environment variable"
 
 
 def find_references(data: Any, path: Path = ()) -> Iterator[tuple[Path, str]]:

@@ -40,6 +40,7 @@ from appauth_core.provider import AzureServiceTokenProvider
 from appauth_core.reference_checks import reference_problems
 from appauth_core.references import check_secret_name
 from appauth_core.secrets import KeyVaultSecrets
+from appauth_core.services import connection_string_setting
 
 from . import conf, resolution
 from .debug import FILTER_PATH, AppAuthExceptionReporterFilter
@@ -80,7 +81,7 @@ def _connection_string(config: AppAuthConfig) -> Iterable[CheckMessage]:
     try:
         AzureServiceTokenProvider(config.connection_string, config.azure_ad_instance)
     except ConnectionStringError as error:
-        where = conf.connection_string_origin(config, error)
+        where = connection_string_setting(config, error, conf.SPELL)
         code = "appauth.E008" if where == conf.spell("AZURE_AD_INSTANCE") else "appauth.E001"
         yield Error(f"{where}: {error}", id=code)
 

@@ -15,16 +15,15 @@ from django.conf import settings  # type: ignore[import-untyped]
 from django.core.exceptions import ImproperlyConfigured  # type: ignore[import-untyped]
 
 from appauth_core.config import AppAuthConfig, ConfigError
-from appauth_core.errors import AppAuthError, ConnectionStringError
+from appauth_core.errors import AppAuthError
 from appauth_core.framework_cache import ObjectCacheAdapter
-from appauth_core.services import AppAuthServices, find_references
+from appauth_core.services import AppAuthServices
 from appauth_core.shared_cache import SharedSecretCache
 
 from .cache import AliasCache
 
 SETTING = "APPAUTH"
 SPELL = "APPAUTH['{}']"  # AppAuthConfig.from_mapping's spelling of a key, for messages
-ENVIRONMENT_CONNECTION_STRING = "the AzureServicesAuthConnectionString environment variable"
 WATCHED_SETTINGS = frozenset({SETTING, "CACHES"})
 
 
@@ -50,42 +49,14 @@ def user_settings() -> Mapping[str, Any]:
 def read_config(values: Mapping[str, Any] | None = None) -> AppAuthConfig:
     """``APPAUTH`` (or ``values``) validated; unknown keys and wrong types raise ``ConfigError``."""
     values = user_settings() if values is None else values
-    for key, value in values.items():
-        # appauth reads these to reach the vault, so they cannot come from it. The encryption key can: the
-        # core reads it (and re-reads it after a rotation) with the identity the other keys configure.
-        if key != "CACHE_ENCRYPTION_KEY" and next(find_references(value), None) is not None:
-            raise ConfigError(
-                f"{spell(key)} cannot be a @Microsoft.KeyVault(...) reference: appauth reads it to reach Key "
-                "Vault. Set the value itself (from an environment variable, or with "
-                "appauth_django.settings.keyvault_secret(...)).",
-                key=spell(key),
-            )
-    return AppAuthConfig.from_mapping(values, spell=SPELL)
+    hint = " (from an environment variable, or with appauth_django.settings.keyvault_secret(...))"
+    return AppAuthConfig.from_mapping(values, spell=SPELL, reference_hint=hint)
 
 
 def build_services(config: AppAuthConfig, *, shared: bool = True) -> AppAuthServices:
     """The services for ``config``; a wrong value raises ``ConfigError`` naming where the user wrote it.
     ``shared=False`` leaves the shared cache out (``settings.py`` runs before Django's caches exist)."""
-    try:
-        return AppAuthServices(
-            config,
-            shared_cache=shared_cache(config) if shared else None,
-            template_setting=spell("TEMPLATE_SECRETS"),
-            key_vault_setting=spell("KEY_VAULT_URL"),
-        )
-    except ConnectionStringError as error:
-        where = connection_string_origin(config, error)
-        raise ConfigError(f"{where}: {error}", key=where) from None
-
-
-def connection_string_origin(config: AppAuthConfig, error: ConnectionStringError) -> str:
-    """Where the value a ``ConnectionStringError`` is about came from: the core knows the value, only the
-    adapter knows where the user wrote it."""
-    if error.key == "AzureAdInstance" and config.azure_ad_instance:
-        return spell("AZURE_AD_INSTANCE")
-    if config.connection_string:
-        return spell("CONNECTION_STRING")
-    return ENVIRONMENT_CONNECTION_STRING
+    return AppAuthServices(config, shared_cache=shared_cache(config) if shared else None, spell=SPELL)
 
 
 def shared_cache(config: AppAuthConfig) -> SharedSecretCache | None:
