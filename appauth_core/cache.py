@@ -17,6 +17,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field, replace
 
 from .result import Principal
+from .single_flight import SingleFlight
 from .sources.base import SourceToken
 
 logger = logging.getLogger("appauth_core")
@@ -48,22 +49,13 @@ def new_entry(token: SourceToken, principal: Principal, method: str, now: float)
     return CacheEntry(token, principal, refresh_at, usable_until, method)
 
 
-class _Flight:
-    __slots__ = ("done", "error", "result")
-
-    def __init__(self) -> None:
-        self.done = threading.Event()
-        self.result: CacheEntry | None = None
-        self.error: BaseException | None = None
-
-
 class TokenCache:
     """Thread-safe; shared by every provider in the process (see ``shared_cache``)."""
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._entries: dict[Hashable, CacheEntry] = {}
-        self._flights: dict[Hashable, _Flight] = {}
+        self._flights: SingleFlight[CacheEntry] = SingleFlight()
         self._lock = threading.Lock()
 
     def peek(self, key: Hashable) -> CacheEntry | None:
@@ -91,50 +83,25 @@ class TokenCache:
         return len(self._entries)
 
     def _single_flight(self, key: Hashable, fetch: Callable[[], CacheEntry], *, force_refresh: bool) -> CacheEntry:
-        with self._lock:
-            flight = self._flights.get(key)
-            if flight is None:
-                entry = self._entries.get(key)
-                if not force_refresh and entry is not None and self._clock() < entry.refresh_at:
-                    return entry  # another caller finished the fetch while we waited for the lock
-                flight = self._flights[key] = _Flight()
-                leader = True
-            else:
-                leader = False
-        if not leader:
-            flight.done.wait()
-            if flight.error is not None:
-                raise flight.error
-            assert flight.result is not None
-            return flight.result
-        return self._lead(key, flight, fetch)
+        def ready() -> CacheEntry | None:  # another caller finished the fetch while we waited for the lock
+            entry = self._entries.get(key)
+            if not force_refresh and entry is not None and self._clock() < entry.refresh_at:
+                return entry
+            return None
 
-    def _lead(self, key: Hashable, flight: _Flight, fetch: Callable[[], CacheEntry]) -> CacheEntry:
-        try:
-            result = fetch()
-        except BaseException as exc:
-            flight.error = exc
-            raise
-        else:
-            self._entries[key] = result
-            flight.result = result
-            return result
-        finally:
-            with self._lock:
-                del self._flights[key]
-            flight.done.set()
+        return self._flights.run(key, lambda: self._store(key, fetch()), ready=ready)
+
+    def _store(self, key: Hashable, entry: CacheEntry) -> CacheEntry:
+        self._entries[key] = entry
+        return entry
 
     def _refresh_ahead(
         self, key: Hashable, entry: CacheEntry, fetch: Callable[[], CacheEntry], now: float
     ) -> CacheEntry:
         if now < entry.retry_at:
             return entry
-        with self._lock:
-            if key in self._flights:
-                return entry  # someone is already refreshing; this token is still good
-            flight = self._flights[key] = _Flight()
         try:
-            return self._lead(key, flight, fetch)
+            led, fresh = self._flights.lead_if_idle(key, lambda: self._store(key, fetch()))
         except Exception as exc:
             failures = entry.failures + 1
             backoff = min(5.0 * 2 ** (failures - 1), RETRY_BACKOFF_MAX)
@@ -149,6 +116,7 @@ class TokenCache:
                 backoff,
             )
             return kept
+        return fresh if led and fresh is not None else entry  # someone else is refreshing: this one is good
 
 
 shared_cache = TokenCache()

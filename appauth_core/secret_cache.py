@@ -34,6 +34,7 @@ from .errors import (
     SecretDisabledError,
     SecretNotFoundError,
 )
+from .single_flight import SingleFlight
 from .vault_client import SecretMetadata
 
 logger = logging.getLogger("appauth_core")
@@ -61,15 +62,6 @@ class _Failure:
     retry_at: float
 
 
-class _Flight:
-    __slots__ = ("done", "error", "result")
-
-    def __init__(self) -> None:
-        self.done = threading.Event()
-        self.result: CachedSecret | None = None
-        self.error: BaseException | None = None
-
-
 def backoff(failures: int, retry_after: float | None) -> float:
     """Seconds before the next attempt after ``failures`` failures in a row."""
     delay = min(BACKOFF_BASE * 2.0 ** max(failures - 1, 0), BACKOFF_MAX)
@@ -83,7 +75,7 @@ class SecretCache:
         self._clock = clock
         self._entries: dict[Hashable, CachedSecret] = {}
         self._failures: dict[Hashable, _Failure] = {}
-        self._flights: dict[Hashable, _Flight] = {}
+        self._flights: SingleFlight[CachedSecret] = SingleFlight()
         self._lock = threading.Lock()
 
     def peek(self, key: Hashable) -> CachedSecret | None:
@@ -135,24 +127,14 @@ class SecretCache:
             raise copy.copy(failure.error).with_traceback(None)
 
     def _single_flight(self, key: Hashable, load: Callable[[], CachedSecret], *, force: bool) -> CachedSecret:
-        with self._lock:
-            flight = self._flights.get(key)
-            if flight is None:
-                entry = self._entries.get(key)
-                if not force and entry is not None and self._clock() < entry.refresh_at:
-                    return entry  # another caller finished the load while we waited for the lock
-                flight = self._flights[key] = _Flight()
-                leader = True
-            else:
-                leader = False
-        if not leader:
-            flight.done.wait()
-            if flight.error is not None:
-                raise flight.error
-            assert flight.result is not None
-            return flight.result
+        def ready() -> CachedSecret | None:  # another caller finished the load while we waited for the lock
+            entry = self._entries.get(key)
+            if not force and entry is not None and self._clock() < entry.refresh_at:
+                return entry
+            return None
+
         try:
-            return self._lead(key, flight, load)
+            return self._flights.run(key, lambda: self._store(key, load()), ready=ready)
         except AUTHORITATIVE:
             self.discard(key)
             raise
@@ -160,22 +142,11 @@ class SecretCache:
             self._remember_failure(key, exc)
             raise
 
-    def _lead(self, key: Hashable, flight: _Flight, load: Callable[[], CachedSecret]) -> CachedSecret:
-        try:
-            result = load()
-        except BaseException as exc:
-            flight.error = exc
-            raise
-        else:
-            with self._lock:
-                self._entries[key] = result
-                self._failures.pop(key, None)
-            flight.result = result
-            return result
-        finally:
-            with self._lock:
-                del self._flights[key]
-            flight.done.set()
+    def _store(self, key: Hashable, result: CachedSecret) -> CachedSecret:
+        with self._lock:
+            self._entries[key] = result
+            self._failures.pop(key, None)
+        return result
 
     def _remember_failure(self, key: Hashable, error: KeyVaultUnavailableError) -> None:
         with self._lock:
@@ -192,12 +163,10 @@ class SecretCache:
     ) -> CachedSecret:
         if now < entry.retry_at:
             return entry
-        with self._lock:
-            if key in self._flights:
-                return entry  # someone is already re-reading it; this value is still good to serve
-            flight = self._flights[key] = _Flight()
         try:
-            return self._lead(key, flight, load)
+            led, fresh = self._flights.lead_if_idle(key, lambda: self._store(key, load()))
+            # Not led: someone is already re-reading it, and this value is still good to serve.
+            return fresh if led and fresh is not None else entry
         except AUTHORITATIVE:
             self.discard(key)
             raise

@@ -1,0 +1,73 @@
+"""At most one call per key in flight; callers arriving meanwhile wait for it and share its outcome.
+
+The token cache and the secret cache both need exactly this (N concurrent cold callers → one upstream
+call), and each adds its own rules on top: when a value is due, what a failure means.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class _Flight(Generic[T]):
+    __slots__ = ("done", "error", "result")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.result: T | None = None
+        self.error: BaseException | None = None
+
+
+class SingleFlight(Generic[T]):
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._flights: dict[Hashable, _Flight[T]] = {}
+
+    def run(self, key: Hashable, work: Callable[[], T], *, ready: Callable[[], T | None] = lambda: None) -> T:
+        """``work()`` once for everyone asking for ``key`` now. ``ready`` is asked, under the lock, before
+        starting a flight: a value another caller stored while this one waited for the lock."""
+        with self._lock:
+            flight = self._flights.get(key)
+            if flight is None:
+                found = ready()
+                if found is not None:
+                    return found
+                flight = self._flights[key] = _Flight()
+                leader = True
+            else:
+                leader = False
+        if not leader:
+            flight.done.wait()
+            if flight.error is not None:
+                raise flight.error
+            assert flight.result is not None
+            return flight.result
+        return self._lead(key, flight, work)
+
+    def lead_if_idle(self, key: Hashable, work: Callable[[], T]) -> tuple[bool, T | None]:
+        """Run ``work()`` unless a flight for ``key`` is already under way (then ``(False, None)`` at once):
+        refresh-ahead, where the other callers keep using the current value instead of waiting."""
+        with self._lock:
+            if key in self._flights:
+                return False, None
+            flight: _Flight[T] = _Flight()
+            self._flights[key] = flight
+        return True, self._lead(key, flight, work)
+
+    def _lead(self, key: Hashable, flight: _Flight[T], work: Callable[[], T]) -> T:
+        try:
+            result = work()
+        except BaseException as exc:
+            flight.error = exc
+            raise
+        else:
+            flight.result = result
+            return result
+        finally:
+            with self._lock:
+                del self._flights[key]
+            flight.done.set()

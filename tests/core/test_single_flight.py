@@ -1,0 +1,57 @@
+"""The single-flight primitive both caches stand on."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from appauth_core.single_flight import SingleFlight
+
+
+def test_one_call_for_everyone_waiting_and_the_same_error_for_all():
+    flights: SingleFlight[str] = SingleFlight()
+    gate, started, calls = threading.Event(), threading.Event(), []
+
+    def work() -> str:
+        calls.append(1)
+        started.set()
+        assert gate.wait(10)
+        return "value"
+
+    results: list[str] = []
+    threads = [threading.Thread(target=lambda: results.append(flights.run("k", work))) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    assert started.wait(10)
+    gate.set()
+    for thread in threads:
+        thread.join(10)
+    assert calls == [1]
+    assert results == ["value"] * 16
+
+    def failing() -> str:
+        raise RuntimeError("upstream down")
+
+    with pytest.raises(RuntimeError, match="upstream down"):
+        flights.run("k", failing)
+    assert flights.run("k", lambda: "again") == "again"  # a failure is not remembered
+
+
+def test_ready_short_circuits_and_lead_if_idle_never_waits():
+    flights: SingleFlight[str] = SingleFlight()
+    assert flights.run("k", lambda: "fetched", ready=lambda: "stored") == "stored"
+    gate, started = threading.Event(), threading.Event()
+
+    def slow() -> str:
+        started.set()
+        assert gate.wait(10)
+        return "refreshed"
+
+    leader = threading.Thread(target=lambda: flights.run("k", slow))
+    leader.start()
+    assert started.wait(10)
+    assert flights.lead_if_idle("k", lambda: "second") == (False, None)  # busy: the caller keeps its value
+    gate.set()
+    leader.join(10)
+    assert flights.lead_if_idle("k", lambda: "third") == (True, "third")
