@@ -1,7 +1,9 @@
-"""appauth core: Azure tokens (and, soon, Key Vault secrets) for Python apps, with no framework imports.
+"""appauth core: Azure tokens and Key Vault secrets for Python apps, with no framework imports.
 
 ``AzureServiceTokenProvider`` gets tokens from the developer's sign-in locally and from a managed identity
-or service principal in Azure, cached and refreshed; ``appauth_core.testing`` is the offline emulator.
+or service principal in Azure, cached and refreshed; ``KeyVaultSecrets`` reads, caches and refreshes
+secrets and resolves ``@Microsoft.KeyVault(...)`` references; ``appauth_core.testing`` is the offline
+emulator. The Django and Flask adapters (``appauth_django``, ``appauth_flask``) only wire these in.
 """
 
 from .errors import (

@@ -1,0 +1,42 @@
+"""The names users type are a contract: this fails if one disappears or an unplanned one appears."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import appauth_core
+
+EXPECTED = {
+    "AppAuthError", "AppAuthenticationResult", "Attempt", "AzureServiceTokenProvider",
+    "AzureServiceTokenProviderError", "ConnectionStringError", "InvalidReferenceError", "InvalidRequestError",
+    "InvalidSecretNameError", "KeyVaultConfigurationError", "KeyVaultError", "KeyVaultSecrets",
+    "KeyVaultUnavailableError", "Principal", "RedisSecretCache", "SecretAccessDeniedError", "SecretDisabledError",
+    "SecretMetadata", "SecretNotFoundError", "SharedSecretCache", "SourceUnavailableError", "VaultNotAllowedError",
+    "__version__", "clear_token_cache", "is_reference",
+}  # fmt: skip
+
+
+def test_exported_names():
+    assert set(appauth_core.__all__) == EXPECTED
+    for name in EXPECTED:
+        assert getattr(appauth_core, name) is not None
+
+
+def test_error_tree():
+    assert issubclass(appauth_core.ConnectionStringError, appauth_core.AzureServiceTokenProviderError)
+    assert issubclass(appauth_core.ConnectionStringError, ValueError)
+    assert issubclass(appauth_core.KeyVaultError, appauth_core.AppAuthError)
+    assert issubclass(appauth_core.AzureServiceTokenProviderError, appauth_core.AppAuthError)
+
+
+def test_the_core_never_imports_a_web_framework():
+    code = (
+        "import pkgutil, importlib, sys, appauth_core\n"
+        "for m in pkgutil.walk_packages(appauth_core.__path__, 'appauth_core.'):\n"
+        "    if not m.name.startswith('appauth_core.testing.pytest_plugin'):\n"
+        "        importlib.import_module(m.name)\n"
+        "print(sorted(n for n in sys.modules if n.split('.')[0] in ('django', 'flask', 'werkzeug', 'jinja2')))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert result.stdout.strip() == "[]"
