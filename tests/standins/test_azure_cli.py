@@ -166,8 +166,8 @@ def _check_token_reply(reply: dict[str, Any], emulator: AzureEmulator, audience:
     assert claims["oid"] == emulator.app.object_id
     assert claims["tid"] == emulator.tenant_id
     assert claims["iss"] == f"https://sts.windows.net/{emulator.tenant_id}/"
-    # MSAL computes expires_on as its own clock + expires_in, so it may trail the JWT's exp by a second.
-    assert 0 <= claims["exp"] - expires_on <= 5
+    # MSAL computes expires_on as its own clock + expires_in: a second either side of the JWT's exp.
+    assert abs(claims["exp"] - expires_on) <= 5
     return claims
 
 
