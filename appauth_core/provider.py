@@ -11,6 +11,7 @@ import copy
 import datetime as dt
 import functools
 import logging
+import math
 import os
 import time
 from collections.abc import Mapping
@@ -33,15 +34,17 @@ logger = logging.getLogger("appauth_core")
 CONNECTION_STRING_VARIABLE = "AzureServicesAuthConnectionString"
 _DEFAULT_SUFFIX = "/.default"
 _MAX_REMEMBERED_KEYS = 1024
+_LATEST_EXPIRY = 253402300799.0  # 9999-12-31 23:59:59 UTC: the last moment expires_on (a datetime) can hold
 
 
 class AzureServiceTokenProvider:
     """Get access tokens for Azure resources without credentials in code.
 
     ``connection_string``: ``None`` reads ``AzureServicesAuthConnectionString``; absent or empty means the
-    default chain (managed identity, then Visual Studio, then the Azure CLI). ``azure_ad_instance``: the
-    Entra ID host for service-principal sign-in (sovereign clouds, the local emulator); https, defaults to
-    ``https://login.microsoftonline.com/`` (or ``AzureAdInstance`` in the connection string).
+    default chain (managed identity, then Visual Studio, then the Azure CLI, then integrated Windows
+    authentication). ``azure_ad_instance``: the Entra ID host for service-principal and Windows sign-in
+    (sovereign clouds, the local emulator); https, defaults to ``https://login.microsoftonline.com/`` (or
+    ``AzureAdInstance`` in the connection string).
 
     Tokens are cached process-wide, refreshed before they expire, and fetched once however many callers
     ask at the same moment.
@@ -219,8 +222,20 @@ class AzureServiceTokenProvider:
         except AzureServiceTokenProviderError as error:
             raise self._with_context(error, request) from error
         method = getattr(self._source, "selected", None) or self._source
+        now = time.time()
+        problem = _expiry_problem(token.expires_on, now)
+        if problem is not None:
+            # Handed out, an expired token would fail at the resource (and, cached, be fetched again on every
+            # call); an expiry no date can hold would fail in expires_on.
+            unusable = AzureServiceTokenProviderError(
+                f"{method.name} answered with a token {problem}: the endpoint is misbehaving, or this machine's "
+                "clock is wrong.",
+                resource=request.resource,
+                method=method.name,
+            )
+            raise self._with_context(unusable, request)
         principal = Principal.from_token(token.access_token)
-        entry = new_entry(token, principal, method.name, time.time())
+        entry = new_entry(token, principal, method.name, now)
         logger.debug("Got a token for %s via %s (%s)", resource, method.name, fingerprint(token.access_token))
         return entry
 
@@ -244,6 +259,14 @@ class AzureServiceTokenProvider:
 def clear_token_cache() -> None:
     """Forget every cached token in this process (the .NET library had no way to: its issue #6967)."""
     shared_cache.clear()
+
+
+def _expiry_problem(expires_on: float, now: float) -> str | None:
+    if not math.isfinite(expires_on) or expires_on > _LATEST_EXPIRY:
+        return f"whose expiry cannot be right ({expires_on!r} s after 1970)"
+    if expires_on <= now:
+        return f"that had already expired ({now - expires_on:.0f} s ago)"
+    return None
 
 
 def _result(entry: CacheEntry, resource: str) -> AppAuthenticationResult:

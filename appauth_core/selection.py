@@ -1,8 +1,8 @@
 """Which token source a provider uses: the one a connection string names, or the default chain.
 
 Default chain (no connection string), as .NET's: managed identity (workload identity first when AKS
-injected its variables) → Visual Studio → Azure CLI. Integrated Windows authentication is not in the
-chain until it exists (see sources/integrated_windows.py).
+injected its variables) → Visual Studio → Azure CLI → integrated Windows authentication (the signed-in
+domain user; unavailable at once, with no network call, without a Kerberos ticket or the kerberos extra).
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ def default_chain(environ: Mapping[str, str] | None = None, *, retry_timeout: fl
             _managed_identity(None, retry_timeout, env, probe=True),
             VisualStudioSource(environ=env),
             AzureCliSource(environ=env),
+            IntegratedWindowsSource(environ=env),
         ]
     )
 
@@ -59,7 +60,7 @@ def source_for(settings: ConnectionSettings, environ: Mapping[str, str] | None =
     if kind == "visual_studio":
         return VisualStudioSource(environ=env)
     if kind == "current_user":
-        return IntegratedWindowsSource()
+        return IntegratedWindowsSource(environ=env)
     if kind == "managed_identity":
         return _managed_identity(settings.app_id, retry_timeout, env, probe=False)
     assert settings.app_id is not None  # the parser guarantees AppId for the service-principal kinds

@@ -12,6 +12,7 @@ from typing import Any
 import jwt
 
 from ._directory import AppRegistration, Directory
+from ._federation import SAML1_GRANT, SAML2_GRANT, AssertionRejected, FederationStandIn
 from ._http import Handler, Request, Response
 from ._tokens import InvalidToken, TokenIssuer, audience_for_resource, resource_from_scope
 
@@ -81,9 +82,10 @@ class EntraStandIn:
     """Serves ``https://127.0.0.1:<port>/{tenant}/...`` as Entra ID and ``/metadata``, ``/subscriptions``,
     ``/tenants`` as the ARM endpoints of a custom cloud."""
 
-    def __init__(self, directory: Directory, issuer: TokenIssuer) -> None:
+    def __init__(self, directory: Directory, issuer: TokenIssuer, federation: FederationStandIn | None = None) -> None:
         self.directory = directory
         self.issuer = issuer
+        self.federation = federation or FederationStandIn()
 
     def route(self, request: Request) -> tuple[str, Handler]:
         parts = [p for p in request.path.split("/") if p]
@@ -93,6 +95,8 @@ class EntraStandIn:
             return "arm.subscriptions", self._subscriptions
         if request.method == "GET" and parts == ["tenants"]:
             return "arm.tenants", self._tenants
+        if request.method == "GET" and len(parts) == 3 and parts[:2] == ["common", "userrealm"]:
+            return "entra.userrealm", self.federation.user_realm
         if len(parts) >= 2:
             rest = parts[1:]
             if request.method == "GET" and rest in (
@@ -170,10 +174,12 @@ class EntraStandIn:
 
     def _issue(self, request: Request) -> Response:
         segment = request.path.strip("/").split("/")[0]
+        form = request.form()
+        if form.get("grant_type") in (SAML1_GRANT, SAML2_GRANT) and "/v2.0/" not in request.path:
+            return self._saml_bearer(segment, form)
         tenant = self.directory.find_tenant(segment)
         if tenant is None:
             raise _tenant_not_found(segment)
-        form = request.form()
         v2 = "/v2.0/" in request.path
         grant_type = form.get("grant_type") or _raise(_missing("grant_type"))
         if grant_type != "client_credentials":
@@ -236,6 +242,50 @@ class EntraStandIn:
                 "resource": resource,
                 "access_token": issued.access_token,
             }
+        return Response.json(200, body, _NO_STORE)
+
+    def _saml_bearer(self, segment: str, form: dict[str, str]) -> Response:
+        """v1 endpoint, SAML bearer grant (ADAL's integrated Windows authentication): a user token for the
+        user a federated domain's assertion speaks for. ``common`` and ``organizations`` take the tenant
+        from the assertion's domain."""
+        grant_type = form["grant_type"]
+        resource = form.get("resource") or _raise(_missing("resource"))
+        client_id = form.get("client_id") or _raise(_missing("client_id"))
+        assertion = form.get("assertion") or _raise(_missing("assertion"))
+        try:
+            asserted = self.federation.verify_assertion(grant_type, assertion)
+        except AssertionRejected as rejected:
+            raise AadError(400, "invalid_grant", rejected.code, rejected.message) from None
+        tenant_id = asserted.domain.tenant_id
+        if segment.lower() not in ("common", "organizations"):
+            tenant = self.directory.find_tenant(segment)
+            if tenant is None:
+                raise _tenant_not_found(segment)
+            if tenant.tenant_id != tenant_id:
+                raise AadError(
+                    400,
+                    "invalid_grant",
+                    50034,
+                    f"The user account {asserted.user.upn} does not exist in the {segment} directory.",
+                )
+        issued = self.issuer.issue(
+            tenant_id=tenant_id,
+            audience=audience_for_resource(resource),
+            app_id=client_id,
+            object_id=asserted.user.object_id,
+            appidacr="0",
+            extra=self.federation.user_claims(asserted, client_id),
+        )
+        body = {
+            "token_type": "Bearer",
+            "scope": "user_impersonation",
+            "expires_in": str(issued.expires_in),
+            "ext_expires_in": str(issued.expires_in),
+            "expires_on": str(issued.expires_on),
+            "not_before": str(issued.issued_at),
+            "resource": resource,
+            "access_token": issued.access_token,
+        }
         return Response.json(200, body, _NO_STORE)
 
     def _authenticate_client(self, request: Request, form: dict[str, str], app: AppRegistration, tid: str) -> str:

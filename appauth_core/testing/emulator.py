@@ -19,6 +19,7 @@ from ._control import ControlStandIn
 from ._directory import AppRegistration, ClientCertificate, Directory, FederatedCredential, ManagedIdentity
 from ._entra import EntraStandIn
 from ._faults import FaultInjector, RequestCounter
+from ._federation import FederationStandIn
 from ._http import Listener, Router
 from ._keyvault import ALL_PERMISSIONS, Vault
 from ._managed_identity import (
@@ -79,7 +80,8 @@ class AzureEmulator:
         self.faults = FaultInjector()
         self.counters = RequestCounter()
         self.tls = EmulatorTLS(self.state_dir)
-        self.entra = EntraStandIn(self.directory, self.issuer)
+        self.federation = FederationStandIn()
+        self.entra = EntraStandIn(self.directory, self.issuer, self.federation)
         self.managed_identity = ManagedIdentityStandIn(
             self.directory, self.issuer, Path(arc_key_dir) if arc_key_dir else self.state_dir / "arc-tokens"
         )
@@ -104,7 +106,10 @@ class AzureEmulator:
             "managed_identity": self._listener("managed_identity", self.managed_identity.route),
             "service_fabric": self._listener("service_fabric", self.managed_identity.route_service_fabric, https=True),
             "control": self._listener("control", self.control.route),
+            "federation": self._listener("federation", self.federation.route, https=True),
         }
+        # Reached by host name, as ADFS is: Kerberos asks for a ticket to HTTP/<host of the URL>.
+        self.federation.base_url = f"https://localhost:{self._listeners['federation'].port}/"
         for listener in self._listeners.values():
             listener.start()
         self._running = True

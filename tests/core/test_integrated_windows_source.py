@@ -1,6 +1,10 @@
-"""RunAs=CurrentUser: integrated Windows authentication is refused honestly, never faked."""
+"""RunAs=CurrentUser without Kerberos: unavailable at once, saying what to do. The real flow, over a real
+KDC, is tested in tests/kerberos."""
 
 from __future__ import annotations
+
+import builtins
+import time
 
 import pytest
 
@@ -8,20 +12,38 @@ from appauth_core.errors import AzureServiceTokenProviderError, SourceUnavailabl
 from appauth_core.sources.base import TokenRequest, TokenSource
 from appauth_core.sources.integrated_windows import IntegratedWindowsSource
 
+REQUEST = TokenRequest("https://vault.azure.net", tenant_id="contoso.onmicrosoft.com")
 
-def test_says_it_is_not_available_and_what_to_use_instead():
-    source = IntegratedWindowsSource()
-    request = TokenRequest("https://vault.azure.net", tenant_id="contoso.onmicrosoft.com")
-    with pytest.raises(AzureServiceTokenProviderError) as raised:
-        source.get_token(request)
+
+def test_no_kerberos_ticket_is_unavailable_and_says_to_kinit(monkeypatch, tmp_path):
+    monkeypatch.setenv("KRB5CCNAME", f"FILE:{tmp_path}/none")
+    started = time.monotonic()
+    with pytest.raises(SourceUnavailableError) as raised:
+        IntegratedWindowsSource().get_token(REQUEST)
+    assert time.monotonic() - started < 2  # no network: the default chain is not slowed down
     message = str(raised.value)
-    assert "Integrated Windows authentication (Kerberos) is not available on this platform yet in appauth" in message
-    assert "RunAs=Developer; DeveloperTool=AzureCli" in message
-    assert "AppId" in message  # the service-principal alternative
-    assert not isinstance(raised.value, SourceUnavailableError)  # asked for explicitly: no silent fallback
+    assert "No Kerberos ticket for the current user: run `kinit user@REALM`" in message
     assert raised.value.method == "Integrated Windows authentication"
     assert raised.value.resource == "https://vault.azure.net"
     assert raised.value.authority == "https://login.microsoftonline.com/contoso.onmicrosoft.com"
+
+
+def test_without_the_kerberos_extra_it_names_the_extra(monkeypatch):
+    real_import = builtins.__import__
+
+    def no_spnego(name, *args, **kwargs):
+        if name in ("spnego", "gssapi"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_spnego)
+    with pytest.raises(SourceUnavailableError, match=r"pip install 'appauth\[kerberos\]'"):
+        IntegratedWindowsSource().get_token(REQUEST)
+
+
+def test_a_bad_tenant_is_refused():
+    with pytest.raises(AzureServiceTokenProviderError, match="not a valid tenant"):
+        IntegratedWindowsSource().get_token(TokenRequest("https://vault.azure.net", tenant_id="a/b"))
 
 
 def test_names():
@@ -29,3 +51,4 @@ def test_names():
     assert isinstance(source, TokenSource)
     assert source.name == "Integrated Windows authentication"
     assert source.cache_identity == "current-user"
+    assert repr(IntegratedWindowsSource(upn="alice@contoso.com")) == "IntegratedWindowsSource(upn='alice@contoso.com')"

@@ -220,6 +220,7 @@ def test_every_method_failing_gives_one_error_naming_each(azure_emulator, azure_
     monkeypatch.setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", dead)
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("KRB5CCNAME", f"FILE:{tmp_path}/no-kerberos-ticket")
     provider = AzureServiceTokenProvider(cache=TokenCache())
     with pytest.raises(AzureServiceTokenProviderError) as raised:
         provider.get_access_token(VAULT)
@@ -228,6 +229,7 @@ def test_every_method_failing_gives_one_error_naming_each(azure_emulator, azure_
         "Managed identity",
         "Visual Studio",
         "Azure CLI",
+        "Integrated Windows authentication",
     ]
     text = str(error)
     assert VAULT in text
@@ -236,7 +238,9 @@ def test_every_method_failing_gives_one_error_naming_each(azure_emulator, azure_
     assert "az login" in text
 
 
-def test_current_user_is_honestly_not_available(azure_emulator_env):
+def test_current_user_without_a_kerberos_ticket_says_to_kinit(azure_emulator_env, monkeypatch, tmp_path):
+    # The whole flow, over a real KDC, is in tests/kerberos.
+    monkeypatch.setenv("KRB5CCNAME", f"FILE:{tmp_path}/no-kerberos-ticket")
     provider = AzureServiceTokenProvider("RunAs=CurrentUser", cache=TokenCache())
-    with pytest.raises(AzureServiceTokenProviderError, match="not available"):
+    with pytest.raises(AzureServiceTokenProviderError, match=r"No Kerberos ticket.*kinit"):
         provider.get_access_token(VAULT)
