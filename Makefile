@@ -9,7 +9,7 @@ AZURITE_VERSION := 3.37.0
 AZ := $(TOOLS)/azure-cli/bin/az
 AZURITE := $(TOOLS)/node/node_modules/.bin/azurite-blob
 
-.PHONY: test demo install tools lint typecheck pytest system-packages emulator bench clean
+.PHONY: test demo install tools lint typecheck pytest system-packages krb5-headers emulator bench hardening clean
 
 ## test: install everything the suite needs, then lint, type-check and run every test
 test: install tools lint typecheck pytest
@@ -33,13 +33,18 @@ demo: install $(AZURITE)
 emulator: install
 	$(PY) -m appauth_core.testing --env-file .emulator.env
 
+## hardening: the long fuzzing runs (>= 100,000 examples each; `make test` runs a sample of each)
+hardening: install
+	$(PY) -m pytest -m long tests/hardening
+
 ## bench: our code vs azure-identity, msal and the Azure CLI, side by side; rewrites BENCHMARKS.md
 bench: install tools
 	$(PY) bench/run_all.py
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# krb5-headers first: the kerberos extra's gssapi has no Linux wheel and builds against libkrb5-dev.
+$(VENV)/.installed: pyproject.toml | krb5-headers
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
@@ -56,15 +61,27 @@ $(AZURITE): | system-packages
 	npm install --prefix $(TOOLS)/node --no-audit --no-fund --loglevel=error azurite@$(AZURITE_VERSION)
 
 # Debian packages, installed only when missing and only when we are root (as CI is): Node.js for
-# Azurite, redis-server for the shared-cache tests, Chromium for the browser tests.
+# Azurite, redis-server for the shared-cache tests, Chromium for the browser tests, MIT Kerberos (a real
+# KDC on loopback, kinit, and the headers gssapi builds against) for the RunAs=CurrentUser tests.
 system-packages:
 	@missing=""; \
 	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v krb5kdc >/dev/null || [ -x /usr/sbin/krb5kdc ] || missing="$$missing krb5-kdc"; \
+	command -v kadmin.local >/dev/null || [ -x /usr/sbin/kadmin.local ] || missing="$$missing krb5-admin-server"; \
+	command -v kinit >/dev/null || missing="$$missing krb5-user"; \
+	command -v krb5-config >/dev/null || missing="$$missing libkrb5-dev"; \
+	command -v wrk >/dev/null || missing="$$missing wrk"; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 		else echo "missing:$$missing (Debian packages); install them, then run make again" >&2; exit 1; fi; \
+	fi
+
+krb5-headers:
+	@if ! command -v krb5-config >/dev/null; then \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q libkrb5-dev; \
+		else echo "missing: libkrb5-dev (Debian package, needed to build gssapi); install it, then run make again" >&2; exit 1; fi; \
 	fi
 
 clean:

@@ -52,7 +52,7 @@ class SecretRef:
 
 
 def check_secret_name(name: object, *, vault_url: str | None = None) -> str:
-    if not isinstance(name, str) or not SECRET_NAME_PATTERN.match(name):
+    if not isinstance(name, str) or not SECRET_NAME_PATTERN.fullmatch(name):
         shown = repr(name)[:80]
         raise InvalidSecretNameError(
             f"{shown} is not a Key Vault secret name: use 1-127 letters, digits and dashes (^[0-9a-zA-Z-]{{1,127}}$)",
@@ -65,7 +65,7 @@ def check_secret_name(name: object, *, vault_url: str | None = None) -> str:
 def check_secret_version(version: object, *, name: str, vault_url: str | None = None) -> str | None:
     if version is None or version == "":
         return None
-    if not isinstance(version, str) or not SECRET_VERSION_PATTERN.match(version):
+    if not isinstance(version, str) or not SECRET_VERSION_PATTERN.fullmatch(version):
         raise InvalidSecretNameError(
             f"{repr(version)[:80]} is not a Key Vault secret version (letters and digits, e.g. 32 hex digits) "
             f"for secret {name!r}",
@@ -130,7 +130,7 @@ def _from_vault_name(value: str, fields: dict[str, str], vault_suffix: str) -> S
     if "vaultname" not in fields or "secretname" not in fields:
         raise _invalid(value, "VaultName and SecretName are both required")
     vault = fields["vaultname"]
-    if not VAULT_NAME_PATTERN.match(vault):
+    if not VAULT_NAME_PATTERN.fullmatch(vault):
         raise _invalid(value, f"VaultName {vault!r} is not a vault name (3-24 letters, digits and single dashes)")
     try:
         origin = VaultOrigin.parse(f"https://{vault}.{vault_suffix.strip('.')}/")

@@ -119,9 +119,18 @@ class VaultClients:
             secret = client.get_secret(ref.name, ref.version)
         except AzureServiceTokenProviderError:
             raise
+        except UnicodeDecodeError:  # a ValueError, but no challenge check: a body that is not even text
+            raise _not_a_secret(ref, "not text") from None
         except (AzureError, ValueError) as exc:
             raise translate_error(exc, ref) from exc
-        return _fetched(secret, ref)
+        except (AttributeError, KeyError, TypeError) as exc:  # the SDK choked on a 200 that is not a secret
+            raise _not_a_secret(ref, type(exc).__name__) from None
+        if not isinstance(secret.value, str):
+            raise _not_a_secret(ref, "no value in it")
+        try:
+            return _fetched(secret, ref)
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:  # attributes or tags of the wrong shape
+            raise _not_a_secret(ref, type(exc).__name__) from None
 
     def close(self) -> None:
         with self._lock:
@@ -190,7 +199,20 @@ def _fetched(secret: KeyVaultSecret, ref: SecretRef) -> FetchedSecret:
         expires_on=properties.expires_on,
         tags=MappingProxyType(dict(properties.tags or {})),
     )
-    return FetchedSecret(secret.value or "", metadata)
+    return FetchedSecret(secret.value or "", metadata)  # fetch() checked that there is a value
+
+
+def _not_a_secret(ref: SecretRef, why: str) -> KeyVaultError:
+    """A 200 whose body is not a secret bundle: a proxy's page, or a vault misbehaving. Never served as a value
+    (an empty string would become a password)."""
+    return KeyVaultError(
+        f"secret {ref.name!r} in {ref.vault_url}: Key Vault answered 200 but not with a secret ({why}); a proxy "
+        "or the vault is misbehaving",
+        vault_url=ref.vault_url,
+        secret_name=ref.name,
+        version=ref.version,
+        status=200,
+    )
 
 
 def translate_error(exc: Exception, ref: SecretRef) -> KeyVaultError:
@@ -209,8 +231,9 @@ def translate_error(exc: Exception, ref: SecretRef) -> KeyVaultError:
         )
     if isinstance(exc, HttpResponseError) and exc.status_code is not None:
         return _from_status(exc, exc.status_code, what, context)
-    if isinstance(exc, ValueError):  # SecretClient's challenge-resource check
-        return KeyVaultError(f"{what}: {exc}", **context)
+    if isinstance(exc, ValueError):  # SecretClient's challenge-resource check, or a reply it could not read
+        reason = str(exc) or "Key Vault answered with a reply that could not be read"
+        return KeyVaultError(f"{what}: {reason}", **context)
     return KeyVaultUnavailableError(
         f"{what} could not be read: Key Vault did not answer ({type(exc).__name__}: {exc})", **context
     )

@@ -19,11 +19,11 @@ _TENANT_PATTERN = re.compile(r"^[0-9A-Za-z\-.]+$")
 
 
 def is_valid_resource(resource: str) -> bool:
-    return bool(_RESOURCE_PATTERN.match(resource))
+    return bool(_RESOURCE_PATTERN.fullmatch(resource))
 
 
 def is_valid_tenant(tenant_id: str) -> bool:
-    return bool(_TENANT_PATTERN.match(tenant_id))
+    return bool(_TENANT_PATTERN.fullmatch(tenant_id))
 
 
 @dataclass(frozen=True)

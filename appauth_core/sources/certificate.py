@@ -10,7 +10,7 @@ would refuse them), and "not found" says where we looked and what we passed over
 
 from __future__ import annotations
 
-from ..errors import AzureServiceTokenProviderError
+from ..errors import AzureServiceTokenProviderError, ConnectionStringError
 from .base import SourceToken, TokenRequest
 from .certificate_store import (
     CertificateStore,
@@ -57,9 +57,10 @@ class CertificateSource:
         if not (thumbprint and thumbprint.strip()) and not (subject_name and subject_name.strip()):
             raise ValueError("Must contain at least one of CertificateSubjectName or CertificateThumbprint attributes.")
         if thumbprint and not _is_sha1_hex(normalize_thumbprint(thumbprint)):
-            raise ValueError(
+            raise ConnectionStringError(  # a ValueError too; from a connection string, an AppAuthError like its kin
                 f"CertificateThumbprint {thumbprint!r} is not a SHA-1 thumbprint (40 hexadecimal digits, as the "
-                "portal and .NET show it)."
+                "portal and .NET show it).",
+                key="CertificateThumbprint",
             )
         self.app_id = app_id
         self.tenant_id = tenant_id

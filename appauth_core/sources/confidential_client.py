@@ -138,7 +138,7 @@ def _first_line(text: str) -> str:
 def describe_error_reply(result: Mapping[str, Any], context: FailureContext) -> str:
     """One line from msal's error dict: Entra's own words (AADSTS code and description), the ids support asks
     for, and a fix. Entra never echoes the secret, and this reads only the error fields."""
-    codes = [int(code) for code in result.get("error_codes") or []]
+    codes = _error_codes(result)
     description = _first_line(str(result.get("error_description") or "")) or str(result.get("error") or "unknown")
     ids = ", ".join(
         f"{label}: {result[key]}"
@@ -165,6 +165,24 @@ class _NothingStored(msal.TokenCache):  # type: ignore[misc,unused-ignore]
 
     def add(self, event: dict[str, Any], now: float | None = None) -> None:
         return None
+
+
+class _NoRedirects(requests.Session):
+    """msal's HTTP client, as msal builds its own (a timeout, one retry of a failed connection), except that
+    redirects are not followed: a 307 or 308 from the token endpoint would post the form, client secret or
+    assertion included, to wherever it points, and the answer from there would be taken for a token."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__()
+        self._timeout = timeout
+        retry_once = requests.adapters.HTTPAdapter(max_retries=1)
+        self.mount("https://", retry_once)
+        self.mount("http://", retry_once)
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("timeout", self._timeout)
+        kwargs["allow_redirects"] = False
+        return super().request(method, url, *args, **kwargs)
 
 
 class ConfidentialClients:
@@ -224,20 +242,32 @@ class ConfidentialClients:
             raise self.error(request, authority, f"{problem}. {self._discovery_hint(context)}") from None
         except requests.RequestException as exc:
             raise self._unreachable(request, authority, _exception_detail(exc, credential)) from None
+        except msal.exceptions.MsalError as exc:  # msal's "HTTP Error: 503": the configuration answered 5xx
+            raise self._failing(request, authority, exc, credential) from None
+        except (AttributeError, KeyError, TypeError, RuntimeError) as exc:  # a redirect; JSON, but not a configuration
+            detail = _first_line(_exception_detail(exc, credential))[:200]
+            reason = f"The OpenID configuration of {authority} could not be read ({detail})."
+            raise self.error(request, authority, f"{reason} {self._discovery_hint(context)}") from None
         started = time.time()
         try:
             result = app.acquire_token_for_client([request.scope])
+            token = _source_token(result, started) if isinstance(result, dict) and "access_token" in result else None
         except requests.RequestException as exc:
             raise self._unreachable(request, authority, _exception_detail(exc, credential)) from None
-        except ValueError as exc:  # msal could not parse the token endpoint's reply (a proxy's HTML page ...)
+        except msal.exceptions.MsalError as exc:  # msal's "HTTP Error: 503" for a 5xx
+            raise self._failing(request, authority, exc, credential) from None
+        except (ValueError, AttributeError, KeyError, TypeError) as exc:  # not a token reply (a proxy's page ...)
             reason = (
                 f"The token endpoint of {authority} answered with something that is not a token reply "
                 f"({_exception_detail(exc, credential)}). Check the network, proxy and cloud."
             )
             raise self.error(request, authority, reason) from None
-        if not isinstance(result, dict) or "access_token" not in result:
+        if token is None:
             reply = {k: scrub(v, credential) if isinstance(v, str) else v for k, v in _as_dict(result).items()}
-            codes = tuple(int(c) for c in reply.get("error_codes") or [])
+            if not reply.get("error") and not reply.get("error_description"):
+                reason = f"The token endpoint of {authority} answered with neither a token nor an error."
+                raise self.error(request, authority, f"{reason} Check the network, proxy and cloud.")
+            codes = _error_codes(reply)
             own_hints = [self._hints[code](context) for code in codes if code in self._hints]
             raise self.error(
                 request,
@@ -246,7 +276,7 @@ class ConfidentialClients:
                 error=str(reply.get("error") or ""),
                 error_codes=codes,
             )
-        return _source_token(result, started)
+        return token
 
     def _app(self, authority: str, credential: Credential) -> Any:
         key = (authority.lower(), credential.key)
@@ -261,7 +291,7 @@ class ConfidentialClients:
                     authority=authority,
                     instance_discovery=False,
                     validate_authority=False,
-                    timeout=HTTP_TIMEOUT_SECONDS,
+                    http_client=_NoRedirects(HTTP_TIMEOUT_SECONDS),
                     token_cache=_NothingStored(),
                 )
                 self._apps[key] = app
@@ -275,6 +305,15 @@ class ConfidentialClients:
 
     def _unreachable(self, request: TokenRequest, authority: str, detail: str) -> TokenEndpointError:
         reason = f"Could not reach {authority}: {detail}. Check the network, proxy and cloud."
+        return self.error(request, authority, reason)
+
+    def _failing(
+        self, request: TokenRequest, authority: str, exc: Exception, credential: Credential
+    ) -> TokenEndpointError:
+        reason = (
+            f"{authority} answered with an error msal could not read ({_exception_detail(exc, credential)}): "
+            "Entra ID, or a proxy in front of it, is failing. Try again later."
+        )
         return self.error(request, authority, reason)
 
     def error(
@@ -302,6 +341,14 @@ def _exception_detail(exc: Exception, credential: Credential) -> str:
     return f"{type(exc).__name__}: {scrub(str(exc), credential)}"
 
 
+def _error_codes(reply: Mapping[str, Any]) -> tuple[int, ...]:
+    """Entra's ``error_codes`` (a list of numbers); anything else in that field is ignored."""
+    codes = reply.get("error_codes")
+    if not isinstance(codes, list):
+        return ()
+    return tuple(int(code) for code in codes if isinstance(code, int) or (isinstance(code, str) and code.isdigit()))
+
+
 def _as_dict(result: object) -> dict[str, Any]:
     return dict(result) if isinstance(result, dict) else {}
 
@@ -310,8 +357,10 @@ def _source_token(result: Mapping[str, Any], started: float) -> SourceToken:
     """msal gives ``expires_in`` (seconds left, also for cache hits) and ``refresh_on`` (epoch) when Entra sent
     ``refresh_in``; counting from before the call errs on the early side."""
     refresh_on = result.get("refresh_on")
+    if not isinstance(result["access_token"], str) or not result["access_token"]:
+        raise ValueError("access_token is not a string")
     return SourceToken(
-        access_token=str(result["access_token"]),
+        access_token=result["access_token"],
         expires_on=started + float(result.get("expires_in") or 0),
         token_type=str(result.get("token_type") or "Bearer"),
         refresh_on=float(refresh_on) if refresh_on is not None else None,

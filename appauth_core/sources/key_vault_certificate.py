@@ -19,7 +19,7 @@ import ipaddress
 import threading
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
@@ -59,7 +59,11 @@ def parse_secret_identifier(identifier: str) -> SecretIdentifier:
     """Checked as .NET checked it (absolute URI, https, ``/secrets/`` path), with the expected form added.
 
     Raises ``ConnectionStringError`` (a ``ValueError``) naming ``KeyVaultCertificateSecretIdentifier``."""
-    parts = urlsplit(identifier.strip())
+    try:
+        parts = urlsplit(identifier.strip())
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+    except ValueError:  # an unclosed "[", a bad port: not a URI
+        _bad_identifier("Specified secret identifier is not a valid URI.", identifier)
     if not parts.scheme or not parts.netloc or " " in identifier.strip():
         _bad_identifier("Specified secret identifier is not a valid URI.", identifier)
     if parts.scheme.lower() != "https":
@@ -73,7 +77,7 @@ def parse_secret_identifier(identifier: str) -> SecretIdentifier:
     return SecretIdentifier(f"https://{parts.netloc}", segments[1], version)
 
 
-def _bad_identifier(problem: str, identifier: str) -> None:
+def _bad_identifier(problem: str, identifier: str) -> NoReturn:
     raise ConnectionStringError(
         f"{_RETRIEVAL_FAILED} {problem} {IDENTIFIER_KEY} is '{identifier}'; expected {_IDENTIFIER_FORM}.",
         key=IDENTIFIER_KEY,
@@ -267,7 +271,10 @@ class KeyVaultCertificateSource:
         identifier = self.identifier
         try:
             with SecretClient(
-                identifier.vault_url, credential, verify_challenge_resource=not _is_loopback(identifier.host)
+                identifier.vault_url,
+                credential,
+                verify_challenge_resource=not _is_loopback(identifier.host),
+                permit_redirects=False,  # Key Vault never redirects; a redirect could only lead a request elsewhere
             ) as client:
                 secret = client.get_secret(identifier.name, identifier.version)
         except AzureServiceTokenProviderError as exc:
