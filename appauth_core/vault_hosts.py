@@ -75,6 +75,8 @@ class VaultOrigin:
         if not allow_path and parts.path not in ("", "/"):
             raise ValueError("a vault URL has no path (e.g. 'https://myvault.vault.azure.net/')")
         port = parts.port  # raises ValueError for a port that is not a number in range
+        if port == 0:  # urllib3 sends ":0" to the scheme's default port: what was checked would not be what is sent
+            raise ValueError("a vault URL cannot have port 0")
         return cls(_host(parts.hostname or ""), port if port is not None else HTTPS_PORT)
 
 

@@ -15,7 +15,7 @@ from appauth_core.testing.emulator import AzureEmulator
 
 REPO = Path(__file__).resolve().parent.parent
 
-pytest_plugins = ["pytester"]  # to run a user's test suite against our pytest plugin
+pytest_plugins = ["pytester", "tests.canaries"]  # pytester: a user's suite against our plugin; leak canaries
 
 
 def _external_tool(variable: str, default: Path, what: str) -> Path:
