@@ -188,7 +188,7 @@ TRICKY_HOSTS = [
     "localhost",
     "kv.localhost",
     "localhost.evil.example",
-    "169.254.169.254",
+    "169.254.169.254",  # IMDS: must be refused, never contacted
     "\uff4dyvault.vault.azure.net",  # fullwidth m
     "myvault\u3002vault\u3002azure\u3002net",  # ideographic full stops
     "myvault.vault.azure.net\uff0eevil.example",  # fullwidth full stop

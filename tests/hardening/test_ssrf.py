@@ -121,7 +121,7 @@ SECRET_URIS = {
     "octal IPv4 (0177.0.0.1)": "https://0177.0.0.1:{t}/secrets/x",
     "short IPv4 (127.1)": "https://127.1:{t}/secrets/x",
     "0 (this host)": "https://0:{t}/secrets/x",
-    "the IMDS address": "https://169.254.169.254/secrets/x",
+    "the IMDS address": "https://169.254.169.254/secrets/x",  # must be refused, never contacted
     "a vault suffix followed by a foreign domain": "https://myvault.vault.azure.net.evil.example:{t}/secrets/x",
     "the suffix as a label": "https://vault.azure.net.evil.example/secrets/x",
     "mixed case": "https://MyVault.Vault.Azure.Net.Evil.Example:{t}/secrets/x",
