@@ -67,7 +67,7 @@ class CertificateSource:
         self.thumbprint = normalize_thumbprint(thumbprint) if thumbprint else None
         self.subject_name = None if self.thumbprint else (subject_name or "").strip()
         self.store = store or CertificateStore(store_location)
-        self.cache_identity = f"app:{app_id}:cert"
+        self.cache_identity = f"app:{app_id}:{tenant_id}:cert:{self.thumbprint or self.subject_name}"
         self._clients = ConfidentialClients(app_id, self.name)
 
     def __repr__(self) -> str:

@@ -7,6 +7,7 @@ The msal machinery it shares with the certificate, Key Vault certificate and wor
 
 from __future__ import annotations
 
+from ..token_claims import fingerprint
 from .base import SourceToken, TokenRequest
 from .confidential_client import ConfidentialClients, Credential
 
@@ -26,7 +27,9 @@ class ClientSecretSource:
             raise ValueError("ClientSecretSource needs an app id, a tenant id and a secret")
         self.app_id = app_id
         self.tenant_id = tenant_id
-        self.cache_identity = f"app:{app_id}"
+        # The secret's fingerprint is part of the identity: a provider with a wrong or rotated AppKey must not
+        # be handed the token another provider in this process got with the right one.
+        self.cache_identity = f"app:{app_id}:{tenant_id}:secret:{fingerprint(secret)}"
         self._credential = Credential(key="secret", label="client secret", value=secret)
         self._clients = ConfidentialClients(app_id, self.name)
 

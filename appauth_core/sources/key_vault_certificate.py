@@ -206,7 +206,7 @@ class KeyVaultCertificateSource:
         self.identifier = parse_secret_identifier(secret_identifier)
         self.tenant_id = tenant_id or None
         self.vault_token_source = vault_token_source
-        self.cache_identity = f"app:{app_id}:keyvault-cert"
+        self.cache_identity = f"app:{app_id}:{self.tenant_id or ''}:keyvault-cert:{self.secret_identifier}"
         self._clients = ConfidentialClients(app_id, self.name)
         self._lock = threading.Lock()
         self._current: _VaultCertificate | None = None

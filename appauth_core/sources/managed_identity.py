@@ -638,7 +638,8 @@ class ManagedIdentitySource:
                 f"The endpoint answered {self._describe_reply(response)} instead of a token: the endpoint (or a "
                 "proxy in front of it) is misbehaving. Try again later; if it persists, restart the app or host."
             ) from None
-        if not isinstance(payload, dict) or not isinstance(payload.get("access_token"), str):
+        token = payload.get("access_token") if isinstance(payload, dict) else None
+        if not isinstance(token, str) or not token:  # an empty one too: it is no token
             raise _Failure("The endpoint answered 200 but with no access_token in the reply.")
         self._check_identity_echo(payload)
         expires_on = self._expiry(payload, received_at)

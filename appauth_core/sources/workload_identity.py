@@ -149,7 +149,7 @@ class WorkloadIdentitySource:
         self.tenant_id = tenant_id
         self.token_file = FederatedTokenFile(token_file)
         self.authority_host = _normalize_authority_host(authority_host) if authority_host else None
-        self.cache_identity = f"workload:{client_id.lower()}"
+        self.cache_identity = f"workload:{client_id.lower()}:{tenant_id}:{token_file}"
         self._credential = Credential(
             key="federated-token", label="federated token", value={"client_assertion": self.token_file}
         )

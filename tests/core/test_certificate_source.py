@@ -102,7 +102,10 @@ def test_pfx_found_by_thumbprint_as_people_paste_it(azure_emulator, azure_emulat
     assert claims["appidacr"] == "2"  # signed in with a certificate
     assert claims["tid"] == azure_emulator.tenant_id
     assert isinstance(source, TokenSource)
-    assert source.cache_identity == f"app:{app.app_id}:cert"
+    assert (
+        source.cache_identity
+        == f"app:{app.app_id}:{azure_emulator.tenant_id}:cert:{source.thumbprint or source.subject_name}"
+    )
     assert source.name == "Service principal (certificate)"
 
 

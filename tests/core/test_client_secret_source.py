@@ -38,7 +38,13 @@ def test_gets_a_token_the_emulator_signed(azure_emulator, azure_emulator_env):
     assert before + 3000 < token.expires_on <= time.time() + 3600
     assert isinstance(source, TokenSource)
     assert source.name == "Service principal (client secret)"
-    assert source.cache_identity == f"app:{azure_emulator.app.app_id}"
+    assert source.cache_identity.startswith(
+        f"app:{azure_emulator.app.app_id}:{azure_emulator.tenant_id}:secret:sha256:"
+    )
+    assert azure_emulator.app.secrets[0] not in source.cache_identity
+    # Another secret for the same app is another cache identity: a wrong AppKey never borrows a good token.
+    other = ClientSecretSource(azure_emulator.app.app_id, azure_emulator.tenant_id, "another-secret")
+    assert other.cache_identity != source.cache_identity
 
 
 def test_one_msal_app_per_authority_and_every_call_reaches_entra(azure_emulator, azure_emulator_env):

@@ -89,7 +89,8 @@ def test_signs_in_with_the_certificate_from_key_vault(azure_emulator, azure_emul
     assert _get_count(azure_emulator) == 1  # the certificate is read once for the source's lifetime
     assert isinstance(source, TokenSource)
     assert source.name == "Service principal (Key Vault certificate)"
-    assert source.cache_identity == f"app:{app.app_id}:keyvault-cert"
+    assert source.cache_identity.startswith(f"app:{app.app_id}:")
+    assert source.cache_identity.endswith(f":keyvault-cert:{source.secret_identifier}")
 
 
 def test_latest_version_and_a_client_secret_vault_identity(azure_emulator, azure_emulator_env):

@@ -244,3 +244,16 @@ def test_current_user_without_a_kerberos_ticket_says_to_kinit(azure_emulator_env
     provider = AzureServiceTokenProvider("RunAs=CurrentUser", cache=TokenCache())
     with pytest.raises(AzureServiceTokenProviderError, match=r"No Kerberos ticket.*kinit"):
         provider.get_access_token(VAULT)
+
+
+def test_a_wrong_app_key_never_borrows_a_token_cached_with_the_right_one(azure_emulator, azure_emulator_env):
+    cache = TokenCache()
+    good = _secret_provider(azure_emulator, cache)
+    good.get_access_token(VAULT)
+    wrong = AzureServiceTokenProvider(
+        f"RunAs=App;AppId={azure_emulator.app.app_id};TenantId={azure_emulator.tenant_id};AppKey=not-the-key",
+        azure_emulator.authority,
+        cache=cache,
+    )
+    with pytest.raises(AzureServiceTokenProviderError, match="AADSTS7000215"):
+        wrong.get_access_token(VAULT)

@@ -3,6 +3,7 @@ them too, among many cases; these say plainly what was wrong).
 
 - A token source's already-expired token, or one whose expiry no date can hold, was handed out (and, cached,
   fetched again on every call; or ``get_authentication_result`` raised ``OverflowError``).
+- A managed-identity reply with an empty ``access_token`` was handed out as the token.
 - Entra ID answering 5xx, or JSON of the wrong shape (token endpoint or OpenID configuration), raised msal's
   ``MsalServiceError`` / ``RuntimeError`` or a raw ``TypeError``, ``AttributeError``, ``KeyError``,
   ``ValueError``.
@@ -79,6 +80,15 @@ def test_a_refresh_that_brings_an_expired_token_keeps_the_valid_one(azure_emulat
     azure_emulator.faults.inject("mi.app_service", status=200, body=expired)
     assert provider.get_access_token(VAULT) == first
     assert azure_emulator.counters["mi.app_service"] == 2  # the refresh was tried, and its token refused
+
+
+def test_an_empty_token_is_no_token(azure_emulator: AzureEmulator) -> None:
+    """Found by the long fuzzing run: a managed-identity reply with ``"access_token": ""`` was handed out."""
+    reply = {"access_token": "", "expires_in": "3599", "token_type": "Bearer"}
+    azure_emulator.faults.inject("mi.app_service", status=200, body=reply)
+    provider = AzureServiceTokenProvider("RunAs=App", cache=TokenCache(), environ=azure_emulator.app_service_env())
+    with pytest.raises(AzureServiceTokenProviderError, match="no access_token"):
+        provider.get_access_token(VAULT)
 
 
 # --- Entra ID replies ----------------------------------------------------------------------------------------
