@@ -24,6 +24,24 @@ def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+def self_signed(
+    key: rsa.RSAPrivateKey, common_name: str, *, backdate: dt.timedelta, lifetime: dt.timedelta
+) -> x509.Certificate:
+    """A self-signed certificate for ``key``: client certificates and the emulator's own signing keys."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = dt.datetime.now(dt.timezone.utc)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - backdate)
+        .not_valid_after(now + lifetime)
+        .sign(key, hashes.SHA256())
+    )
+
+
 @dataclass(frozen=True)
 class ClientCertificate:
     """A certificate an app signs client assertions with; the key stays with the test that made it."""
@@ -34,18 +52,7 @@ class ClientCertificate:
     @classmethod
     def generate(cls, common_name: str = "appauth-emulator-client") -> ClientCertificate:
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-        now = dt.datetime.now(dt.timezone.utc)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=30))
-            .sign(key, hashes.SHA256())
-        )
+        cert = self_signed(key, common_name, backdate=dt.timedelta(minutes=5), lifetime=dt.timedelta(days=30))
         pem = key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )

@@ -37,9 +37,8 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.x509.oid import NameOID
 
-from ._directory import new_guid
+from ._directory import new_guid, self_signed
 from ._http import Request, Response
 
 SAML1_NS = "urn:oasis:names:tc:SAML:1.0:assertion"
@@ -107,17 +106,8 @@ class FederatedDomain:
         """A new token-signing certificate; ``tell_entra=False`` leaves Entra trusting the old one (the
         federation trust out of date, as after an ADFS certificate roll-over nobody propagated)."""
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"ADFS Signing - {self.domain}")])
-        now = dt.datetime.now(dt.timezone.utc)
-        self._certificate = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(self._key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=365))
-            .sign(self._key, hashes.SHA256())
+        self._certificate = self_signed(
+            self._key, f"ADFS Signing - {self.domain}", backdate=dt.timedelta(days=1), lifetime=dt.timedelta(days=365)
         )
         if tell_entra:
             self.trusted_certificate = self._certificate

@@ -14,12 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
-from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
-from ._directory import b64url
+from ._directory import b64url, self_signed
 
 
 def audience_for_resource(resource: str) -> str:
@@ -63,17 +61,8 @@ class TokenIssuer:
     def __init__(self, lifetime: int = 3599) -> None:
         self.lifetime = lifetime
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "appauth emulator token signing")])
-        now = dt.datetime.now(dt.timezone.utc)
-        self._cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(self._key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=365))
-            .sign(self._key, hashes.SHA256())
+        self._cert = self_signed(
+            self._key, "appauth emulator token signing", backdate=dt.timedelta(days=1), lifetime=dt.timedelta(days=365)
         )
         self.kid = b64url(self._cert.fingerprint(hashes.SHA1()))  # noqa: S303 - Entra's kid is the x5t
 
