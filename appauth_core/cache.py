@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field, replace
 
+from . import fork_safety
 from .result import Principal
 from .single_flight import SingleFlight
 from .sources.base import SourceToken
@@ -57,6 +58,7 @@ class TokenCache:
         self._entries: dict[Hashable, CacheEntry] = {}
         self._flights: SingleFlight[CacheEntry] = SingleFlight()
         self._lock = threading.Lock()
+        fork_safety.new_lock_in_child(self)  # the entries stay: a token is as good in the child
 
     def peek(self, key: Hashable) -> CacheEntry | None:
         """The fast path alone: the entry if it needs no work at all, else None."""

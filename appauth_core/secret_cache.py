@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field, replace
 
+from . import fork_safety
 from .errors import (
     AppAuthError,
     KeyVaultUnavailableError,
@@ -77,6 +78,7 @@ class SecretCache:
         self._failures: dict[Hashable, _Failure] = {}
         self._flights: SingleFlight[CachedSecret] = SingleFlight()
         self._lock = threading.Lock()
+        fork_safety.new_lock_in_child(self)  # the values stay: a secret is as good in the child
 
     def peek(self, key: Hashable) -> CachedSecret | None:
         """The entry if it needs no work at all (the async fast path), else None."""

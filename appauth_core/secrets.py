@@ -21,6 +21,7 @@ from typing import Any, TypeVar, cast
 
 from cryptography.fernet import Fernet
 
+from . import fork_safety
 from .errors import KeyVaultConfigurationError
 from .provider import AzureServiceTokenProvider
 from .references import (
@@ -111,6 +112,7 @@ class KeyVaultSecrets:
         self._clock, self._rng = clock, rng
         self._provider = provider
         self._provider_lock = threading.Lock()
+        fork_safety.new_lock_in_child(self, "_provider_lock")
         self._clients = VaultClients(self._credential, max_connections=max_concurrency, client_options=client_options)
         self._cache = SecretCache(clock)
         self._refs: dict[Hashable, SecretRef] = {}

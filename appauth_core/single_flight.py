@@ -10,6 +10,8 @@ import threading
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
+from . import fork_safety
+
 T = TypeVar("T")
 
 
@@ -26,6 +28,12 @@ class SingleFlight(Generic[T]):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._flights: dict[Hashable, _Flight[T]] = {}
+        fork_safety.reset_in_child(self)
+
+    def _after_fork_in_child(self) -> None:
+        # The threads that led these flights do not exist in the child: nobody would ever finish them.
+        self._lock = threading.Lock()
+        self._flights = {}
 
     def run(self, key: Hashable, work: Callable[[], T], *, ready: Callable[[], T | None] = lambda: None) -> T:
         """``work()`` once for everyone asking for ``key`` now. ``ready`` is asked, under the lock, before

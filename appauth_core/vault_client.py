@@ -29,6 +29,7 @@ from azure.core.pipeline.transport import RequestsTransport
 from azure.keyvault.secrets import KeyVaultSecret, SecretClient
 from requests.adapters import HTTPAdapter
 
+from . import fork_safety
 from .errors import (
     AzureServiceTokenProviderError,
     KeyVaultError,
@@ -111,6 +112,14 @@ class VaultClients:
         self._clients: dict[VaultOrigin, SecretClient] = {}
         self._session: requests.Session | None = None
         self._lock = threading.Lock()
+        fork_safety.reset_in_child(self)
+
+    def _after_fork_in_child(self) -> None:
+        # Abandoned, not closed: the clients' pooled TLS connections are the parent's (fork_safety closes
+        # the child's copies of their sockets); the next fetch builds new clients on a new session.
+        self._lock = threading.Lock()
+        self._clients = {}
+        self._session = None
 
     def fetch(self, ref: SecretRef) -> FetchedSecret:
         """The secret's value and metadata, or one of our typed errors (a token failure passes as it is)."""

@@ -14,6 +14,7 @@ from typing import Any
 from django.conf import settings  # type: ignore[import-untyped]
 from django.core.exceptions import ImproperlyConfigured  # type: ignore[import-untyped]
 
+from appauth_core import fork_safety
 from appauth_core.config import AppAuthConfig, ConfigError
 from appauth_core.errors import AppAuthError
 from appauth_core.framework_cache import ObjectCacheAdapter
@@ -79,6 +80,7 @@ class _Current:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._services: AppAuthServices | None = None
+        fork_safety.new_lock_in_child(self)
 
     def get(self) -> AppAuthServices:
         services = self._services

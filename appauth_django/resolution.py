@@ -16,12 +16,14 @@ the references; ``appauth_django.settings.keyvault_secret()`` reads those inside
 
 from __future__ import annotations
 
+import sys
 import threading
 from typing import Any
 
 from django.conf import settings  # type: ignore[import-untyped]
 from django.core.exceptions import ImproperlyConfigured  # type: ignore[import-untyped]
 
+from appauth_core import fork_safety
 from appauth_core.errors import AppAuthError
 from appauth_core.services import Path, ReferenceResolutionError, find_references, replace_at
 
@@ -30,6 +32,7 @@ from ._sensitive import hide_locals
 
 _lock = threading.Lock()
 _resolved: dict[str, str] = {}  # spelled setting -> the reference it held (references are not secret)
+fork_safety.new_lock_in_child(sys.modules[__name__])
 
 
 def spell(path: Path) -> str:

@@ -12,10 +12,14 @@ No Django import: ``appauth_django.settings`` uses this while ``settings.py`` it
 from __future__ import annotations
 
 import hashlib
+import sys
 import threading
+
+from appauth_core import fork_safety
 
 _lock = threading.Lock()
 _digests: set[bytes] = set()
+fork_safety.new_lock_in_child(sys.modules[__name__])
 
 
 def _digest(value: str) -> bytes:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
+from .. import fork_safety
 from ..errors import Attempt, AzureServiceTokenProviderError, InvalidRequestError
 from .base import SourceToken, TokenRequest, TokenSource
 
@@ -24,6 +25,7 @@ class ChainedSource:
         self._selected: TokenSource | None = None
         self.skipped: tuple[Attempt, ...] = ()  # why the methods before the selected one did not work
         self._lock = threading.Lock()
+        fork_safety.new_lock_in_child(self)
 
     @property
     def cache_identity(self) -> str:

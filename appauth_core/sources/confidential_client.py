@@ -30,6 +30,7 @@ from typing import Any
 import msal  # type: ignore[import-untyped,unused-ignore]
 import requests
 
+from .. import fork_safety
 from ..errors import Attempt, AzureServiceTokenProviderError
 from .base import SourceToken, TokenRequest, is_valid_tenant
 from .redaction import redact
@@ -175,6 +176,7 @@ class _NoRedirects(requests.Session):
     def __init__(self, timeout: float) -> None:
         super().__init__()
         self._timeout = timeout
+        fork_safety.close_connections_in_child(self)
         retry_once = requests.adapters.HTTPAdapter(max_retries=1)
         self.mount("https://", retry_once)
         self.mount("http://", retry_once)
@@ -223,6 +225,7 @@ class ConfidentialClients:
         )
         self._lock = threading.Lock()
         self._apps: dict[tuple[str, str], Any] = {}
+        fork_safety.new_lock_in_child(self)  # the apps stay; their sessions drop their connections themselves
 
     def acquire(self, request: TokenRequest, tenant: str, credential: Credential) -> SourceToken:
         """A token for ``request.scope`` from ``{request.authority_host}{tenant}``.

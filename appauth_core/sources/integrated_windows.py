@@ -32,6 +32,7 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
+from .. import fork_safety
 from ..errors import AzureServiceTokenProviderError, SourceUnavailableError
 from . import ws_trust
 from .base import SourceToken, TokenRequest, is_valid_tenant
@@ -79,6 +80,7 @@ class IntegratedWindowsSource:
         self._environ = environ
         self._timeout = timeout
         self._session = requests.Session()
+        fork_safety.close_connections_in_child(self._session)
 
     def __repr__(self) -> str:
         return f"IntegratedWindowsSource(upn={self._upn!r})" if self._upn else "IntegratedWindowsSource()"

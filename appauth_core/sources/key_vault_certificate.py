@@ -26,6 +26,7 @@ from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOpt
 from azure.core.exceptions import AzureError, HttpResponseError
 from azure.keyvault.secrets import SecretClient
 
+from .. import fork_safety
 from ..errors import AzureServiceTokenProviderError, ConnectionStringError
 from ..token_claims import unverified_claims
 from .base import SourceToken, TokenRequest, TokenSource
@@ -210,6 +211,7 @@ class KeyVaultCertificateSource:
         self._clients = ConfidentialClients(app_id, self.name)
         self._lock = threading.Lock()
         self._current: _VaultCertificate | None = None
+        fork_safety.new_lock_in_child(self)
 
     def __repr__(self) -> str:
         return (

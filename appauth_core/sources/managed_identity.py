@@ -40,6 +40,7 @@ from typing import Any, Literal
 import requests
 from requests.adapters import HTTPAdapter
 
+from .. import fork_safety
 from ..errors import AzureServiceTokenProviderError, SourceUnavailableError
 from .base import SourceToken, TokenRequest, is_valid_resource
 from .redaction import redact
@@ -165,6 +166,7 @@ def default_arc_key_dir() -> Path | None:
 
 _probe_lock = threading.Lock()
 _probe_results: dict[str, str | None] = {}  # IMDS base URL -> None when reachable, else why not
+fork_safety.new_lock_in_child(sys.modules[__name__], "_probe_lock")  # the results stay
 
 
 def reset_imds_probe_cache() -> None:
@@ -340,6 +342,7 @@ def _pinned_session(thumbprint: str) -> requests.Session:
     session.trust_env = False  # no proxies, no netrc, no CA bundle from the environment
     session.adapters.clear()
     session.mount("https://", PinnedCertificateAdapter(thumbprint))
+    fork_safety.close_connections_in_child(session)
     return session
 
 
@@ -429,6 +432,7 @@ class ManagedIdentitySource:
         # Never through a proxy: IMDS refuses forwarded requests, and the other endpoints are local (the
         # .NET library also set Proxy = null). Nothing here is https, so no CA bundle is needed either.
         session.trust_env = False
+        fork_safety.close_connections_in_child(session)
         return session
 
     def close(self) -> None:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from .. import fork_safety
 from ..errors import SourceUnavailableError
 from .base import SourceToken, TokenRequest, is_valid_resource, is_valid_tenant
 from .confidential_client import ConfidentialClients, Credential, FailureContext, Hint
@@ -74,6 +75,7 @@ class FederatedTokenFile:
         self._clock: Callable[[], float] = time.monotonic
         self._lock = threading.Lock()
         self._cached: tuple[str, _FileVersion, float] | None = None
+        fork_safety.new_lock_in_child(self)
 
     def __call__(self) -> str:
         """The current token: msal calls this each time it needs a client assertion."""
