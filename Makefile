@@ -33,7 +33,7 @@ demo: install $(AZURITE)
 emulator: install
 	$(PY) -m appauth_core.testing --env-file .emulator.env
 
-## hardening: the long fuzzing runs (>= 100,000 examples each; `make test` runs a sample of each)
+## hardening: the long fuzzing runs (>= 100,000 examples each) and the full wrk load runs (200 clients x 60 s per server and site; figures into docs/RELIABILITY.md); `make test` runs a sample of each
 hardening: install
 	$(PY) -m pytest -m long tests/hardening
 

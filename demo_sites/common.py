@@ -101,3 +101,15 @@ def rotate(appauth: AppAuthServices) -> str:
     version: str = client.set_secret(GREETING, value).properties.version or ""
     client.close()
     return version
+
+
+def status(appauth: AppAuthServices) -> tuple[dict[str, Any], int]:
+    """``/api/status``: what a health check or a JSON API of such a site would do on every request (a cached
+    token, a cached secret), with nothing else in the way. The load tests drive this page; the greeting is
+    the one the home page shows anyway. 503 when either could not be had, so a load run counts it."""
+    try:
+        greeting = appauth.secret(GREETING)
+        result = appauth.provider.get_authentication_result(ARM)
+    except AppAuthError as error:
+        return {"ok": False, "error": type(error).__name__}, 503
+    return {"ok": True, "greeting": greeting, "arm_token_expires_on": int(result.expires_on.timestamp())}, 200

@@ -111,7 +111,7 @@ def _seed_blobs(emulator: AzureEmulator, account_url: str) -> None:
         container.upload_blob(name, data, overwrite=True)
 
 
-def _site_env(emulator: AzureEmulator, storage_url: str, cache_seconds: int) -> dict[str, str]:
+def site_env(emulator: AzureEmulator, storage_url: str, cache_seconds: int) -> dict[str, str]:
     """What App Service gives a site (managed identity) plus the demo's own app settings."""
     env = {key: value for key, value in os.environ.items() if not key.startswith(("AZURE_", "MSI_", "IDENTITY_"))}
     env.pop("AzureServicesAuthConnectionString", None)
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         storage_url = f"https://127.0.0.1:{storage_port}/devstoreaccount1"
         _seed_blobs(emulator, storage_url)
 
-        env = _site_env(emulator, storage_url, args.cache_seconds)
+        env = site_env(emulator, storage_url, args.cache_seconds)
         sites = {
             "Django": (args.django_port, "demo_sites.django_site.wsgi:application", logs / "django.log"),
             "Flask": (args.flask_port, "demo_sites.flask_site.app:app", logs / "flask.log"),

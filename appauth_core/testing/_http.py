@@ -12,6 +12,7 @@ import json
 import logging
 import socket
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -189,6 +190,10 @@ class _Server(ThreadingHTTPServer):
             wrapped.close()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ssl.SSLError):
+            # A TLS record that does not decrypt (two processes writing on one inherited connection): counted
+            # apart from requests, as ``tls_errors.<listener>``, so a test can insist there were none.
+            self.counters.add(f"tls_errors.{self.name}")
         logger.debug("%s: connection from %s ended with an error", self.name, client_address, exc_info=True)
 
 

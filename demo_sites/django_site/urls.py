@@ -5,4 +5,5 @@ from . import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("rotate", views.rotate, name="rotate"),
+    path("api/status", views.api_status, name="api-status"),
 ]

@@ -1,11 +1,11 @@
 """Two views: the home page (everything reached through ``request.appauth``) and "rotate"."""
 
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_POST
 
-from demo_sites.common import home_page
+from demo_sites.common import home_page, status
 from demo_sites.common import rotate as rotate_greeting
 
 
@@ -13,6 +13,12 @@ from demo_sites.common import rotate as rotate_greeting
 def home(request: HttpRequest) -> HttpResponse:
     page = home_page(request.appauth)  # type: ignore[attr-defined]
     return render(request, "home.html", {"page": page, "framework": "Django", "access": "request.appauth"})
+
+
+@sensitive_variables("body")
+def api_status(request: HttpRequest) -> JsonResponse:
+    body, code = status(request.appauth)  # type: ignore[attr-defined]
+    return JsonResponse(body, status=code)
 
 
 @require_POST

@@ -4,11 +4,11 @@ app setting; SECRET_KEY is a Key Vault reference that appauth resolves at init_a
 import os
 from urllib.parse import urlsplit
 
-from flask import Flask, abort, g, redirect, render_template, request
+from flask import Flask, abort, g, jsonify, redirect, render_template, request
 from werkzeug.wrappers import Response
 
 from appauth_flask import AppAuth
-from demo_sites.common import home_page
+from demo_sites.common import home_page, status
 from demo_sites.common import rotate as rotate_greeting
 
 appauth = AppAuth()
@@ -29,6 +29,11 @@ def create_app() -> Flask:
     def home() -> str:
         page = home_page(g.appauth)
         return render_template("home.html", page=page, framework="Flask", access="g.appauth")
+
+    @app.get("/api/status")
+    def api_status() -> tuple[Response, int]:
+        body, code = status(g.appauth)
+        return jsonify(body), code
 
     @app.post("/rotate")
     def rotate() -> Response:

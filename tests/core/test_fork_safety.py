@@ -104,9 +104,7 @@ def test_a_lock_held_by_another_thread_at_the_fork_is_free_in_the_child() -> Non
 def test_tokens_cached_before_the_fork_are_kept_and_new_ones_use_new_connections(
     azure_emulator: AzureEmulator,
 ) -> None:
-    provider = AzureServiceTokenProvider(
-        "RunAs=App", cache=TokenCache(), environ=azure_emulator.app_service_env()
-    )
+    provider = AzureServiceTokenProvider("RunAs=App", cache=TokenCache(), environ=azure_emulator.app_service_env())
     parent_token = provider.get_access_token("https://vault.azure.net")
     assert azure_emulator.counters["mi.app_service"] == 1  # the pool now holds a kept-alive connection
 
