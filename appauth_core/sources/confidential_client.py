@@ -1,7 +1,7 @@
 """msal confidential clients, shared by every source that signs in as an app: the client secret, the
 certificate (store and Key Vault) and workload identity sources.
 
-Why one module for them: each of those sources needs the same three things, and they must behave alike.
+Why one module for them: each of those sources needs the same four things, and they must behave alike.
 
 - One msal ``ConfidentialClientApplication`` per authority and credential (``ConfidentialClients``),
   built on first use and kept, because building one fetches the authority's OpenID configuration and
@@ -12,6 +12,8 @@ Why one module for them: each of those sources needs the same three things, and 
   credentials, so the only way to honour it is for msal to keep nothing.
 - Entra ID's AADSTS error replies turned into one-line messages that say how to fix them
   (``describe_error_reply``), with any secret scrubbed from text that comes from outside (``scrub``).
+- Transient failures (a 429 or 5xx, a refused or timed-out connection) retried a bounded number of times by
+  urllib3's ``Retry`` below msal (``_TransientRetry``), not by a loop of our own.
 
 Why msal and not hand-written HTTP: msal already knows the token endpoint's dialects (discovery, client
 assertions, throttling, ``refresh_in``). ``instance_discovery=False`` and ``validate_authority=False``
@@ -25,19 +27,40 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import msal  # type: ignore[import-untyped,unused-ignore]
 import requests
+from urllib3.exceptions import InvalidHeader, MaxRetryError, ResponseError
+from urllib3.util.retry import Retry
 
 from .. import fork_safety
 from ..errors import Attempt, AzureServiceTokenProviderError
 from .base import SourceToken, TokenRequest, is_valid_tenant
 from .redaction import redact
 
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from typing_extensions import Self
+    from urllib3.connectionpool import ConnectionPool
+    from urllib3.response import BaseHTTPResponse
+
 # How long one HTTP call to the token endpoint may take: a hung endpoint must not hang the app (the .NET
 # library had no such bound, issue #7008).
 HTTP_TIMEOUT_SECONDS = 30
+
+# Transient failures of Entra ID are retried (``_TransientRetry``), as azure-identity does with azure-core's
+# RetryPolicy: at most RETRIES more attempts, so at most three, each bounded by HTTP_TIMEOUT_SECONDS.
+RETRIES = 2
+# urllib3's back-off: none before the first retry, then RETRY_BACKOFF_FACTOR * 2 (1 s).
+RETRY_BACKOFF_FACTOR = 0.5
+# The longest Retry-After waited for before a retry. Entra asks for longer when it throttles an app for
+# minutes; then the caller gets the 429 now (and msal refuses to repeat the request for that long).
+MAX_RETRY_AFTER_SECONDS = 5.0
+# 429 (throttled) and the 5xx a gateway or an overloaded front end answers; never 400 or 401, which carry an
+# AADSTS error that asking again does not fix.
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 # A client secret, or msal's dict form: a certificate (``private_key``, ``thumbprint`` ...) or a
 # ``client_assertion`` (a JWT, or a callable msal calls each time it needs one).
@@ -168,18 +191,82 @@ class _NothingStored(msal.TokenCache):  # type: ignore[misc,unused-ignore]
         return None
 
 
+class _TransientRetry(Retry):
+    """urllib3's ``Retry`` for Entra ID's token endpoint and OpenID configuration: which failures are transient,
+    and a cap on ``Retry-After``. Without it one 503 or 429 at a cold start, or once a token has expired, was an
+    error for the app, where azure-identity (azure-core's RetryPolicy) would have asked again.
+
+    Why urllib3's policy and not a loop of our own: requests' ``HTTPAdapter`` already applies it below msal, and
+    its counters, back-off and ``Retry-After`` parsing (seconds or an HTTP date) are well tried. A loop around
+    msal would see only msal's "HTTP Error: 503" and have to redo all three.
+
+    What is retried (``transient()``): a connection refused or timed out, and a read that timed out or broke
+    off, once more each (each may cost a whole ``HTTP_TIMEOUT_SECONDS``); a 429, 500, 502, 503 or 504 up to
+    ``RETRIES`` times. POST too: a client-credentials request changes nothing at Entra, asking twice gives two
+    tokens. Not retried: TLS and proxy errors (``other=0``), other statuses (400 and 401 carry AADSTS errors),
+    and a body cut off mid-way (requests reads bodies after urllib3 has returned, out of this policy's reach).
+
+    How it sits with msal: msal's ``ThrottledHttpClient`` wraps this session and sees only the last response
+    (``raise_on_status=False``), so msal's error handling and ours see what they saw before. msal then keeps a
+    final 429 or 5xx for its Retry-After (5 s without one, at most an hour) and answers the same request with it
+    meanwhile. The two do not overlap: this policy retries within one call, msal's throttle keeps the calls
+    after it off a failing endpoint.
+
+    What differs from urllib3's own: a Retry-After above ``MAX_RETRY_AFTER_SECONDS`` ends the retries instead
+    of being slept (urllib3 sleeps as long as asked, up to six hours in 2.x, and clamping it would ask again
+    sooner than Entra allowed), and a Retry-After urllib3 cannot parse means the usual back-off instead of an exception.
+    """
+
+    @classmethod
+    def transient(cls) -> _TransientRetry:
+        return cls(
+            total=RETRIES,
+            connect=1,
+            read=1,
+            other=0,
+            status_forcelist=RETRY_STATUSES,
+            allowed_methods=frozenset({"GET", "POST"}),
+            backoff_factor=RETRY_BACKOFF_FACTOR,
+            raise_on_status=False,
+        )
+
+    def get_retry_after(self, response: BaseHTTPResponse) -> float | None:
+        try:
+            return super().get_retry_after(response)
+        except InvalidHeader:  # "Retry-After: soon": urllib3 raises, which would end the call
+            return None
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: BaseHTTPResponse | None = None,
+        error: Exception | None = None,
+        _pool: ConnectionPool | None = None,
+        _stacktrace: TracebackType | None = None,
+    ) -> Self:
+        retry_after = self.get_retry_after(response) if response is not None else None
+        if retry_after is not None and retry_after > MAX_RETRY_AFTER_SECONDS:
+            # What urllib3 raises when the retries run out; with raise_on_status=False it returns the response.
+            reason = ResponseError(f"Retry-After {retry_after:g} s is over {MAX_RETRY_AFTER_SECONDS:g} s")
+            raise MaxRetryError(cast("ConnectionPool", _pool), url, reason)
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
+
 class _NoRedirects(requests.Session):
-    """msal's HTTP client, as msal builds its own (a timeout, one retry of a failed connection), except that
-    redirects are not followed: a 307 or 308 from the token endpoint would post the form, client secret or
-    assertion included, to wherever it points, and the answer from there would be taken for a token."""
+    """msal's HTTP client, as msal builds its own (a timeout), except that redirects are not followed and
+    transient failures are retried (``_TransientRetry``) rather than only a failed connection once.
+
+    Redirects: a 307 or 308 from the token endpoint would post the form, client secret or assertion included,
+    to wherever it points, and the answer from there would be taken for a token."""
 
     def __init__(self, timeout: float) -> None:
         super().__init__()
         self._timeout = timeout
         fork_safety.close_connections_in_child(self)
-        retry_once = requests.adapters.HTTPAdapter(max_retries=1)
-        self.mount("https://", retry_once)
-        self.mount("http://", retry_once)
+        retrying = requests.adapters.HTTPAdapter(max_retries=_TransientRetry.transient())
+        self.mount("https://", retrying)
+        self.mount("http://", retrying)
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("timeout", self._timeout)

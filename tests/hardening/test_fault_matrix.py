@@ -9,7 +9,8 @@ test. ``test_reliability_table`` writes ``docs/RELIABILITY.md`` from the results
 
 Timeouts are short so that the whole matrix takes seconds: managed identity runs with ``MsiRetryTimeout``
 (4 s when the fault happens once, 1 s when it persists) and 2 s connect/read timeouts, msal with a 2 s HTTP
-timeout, and ``SecretClient`` with one retry and 2 s timeouts. A "timeout" fault answers 3.5 s late.
+timeout (and appauth's own retries below it: ``confidential_client.RETRIES`` for a 429 or 5xx, one for a
+timeout), and ``SecretClient`` with one retry and 2 s timeouts. A "timeout" fault answers 3.5 s late.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from appauth_core.testing import AzureEmulator
 from appauth_core.testing.emulator import SOURCE_SELECTING_VARIABLES
 from tests.canaries import CanaryRegistry, session_registry
 
+from .load_servers import LOAD_SECTION_START
 from .support import Outcome, bounded, closed_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -506,6 +508,8 @@ def matrix(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 MANAGED_IDENTITY = ("app-service", "app-service-2017", "imds", "arc", "service-fabric", "cloud-shell")
 ENTRA = ("client-secret", "workload-identity")
+# Faults appauth retries below msal (urllib3's Retry, confidential_client._TransientRetry): one recovers.
+ENTRA_RETRIED = ("429", "500", "503", "timeout")
 MALFORMED = ("non-json", "json-array", "no-token")
 
 
@@ -520,7 +524,9 @@ def expected(target: Target, fault: Fault) -> str:
             return "AzureServiceTokenProviderError"  # Service Fabric's guidance: a 404 is not retried
         return "AzureServiceTokenProviderError" if fault.persistent else "recovered"
     if target.key in ENTRA:
-        return "TokenEndpointError"  # msal does not retry, and neither do we (see docs/RELIABILITY.md)
+        if fault.key.startswith(ENTRA_RETRIED) and not fault.persistent:
+            return "recovered"
+        return "TokenEndpointError"  # 404, 410 and broken replies are not retried; persistent faults outlast it
     if fault.key.startswith("404"):
         return "SecretNotFoundError"
     if fault.key.startswith("410") or fault.key in MALFORMED:
@@ -547,6 +553,9 @@ def test_case(matrix: MatrixRun, target: Target, fault: Fault) -> None:
     leaked = matrix.canaries.leaks(result.log)
     assert not leaked, f"{leaked} in the DEBUG log of {case_id(target, fault)}"
     assert result.summary == expected(target, fault), str(error)
+    if target.key in ENTRA and fault.key.startswith(ENTRA_RETRIED):  # the retries are bounded
+        attempts = 2 if not fault.persistent or fault.key.startswith("timeout") else 1 + confidential_client.RETRIES
+        assert result.requests == attempts, f"{result.requests} requests to the token endpoint"
     if error is None and target.key == "key-vault":
         assert result.value == matrix.vault_value
     elif error is None:
@@ -583,7 +592,9 @@ def render(run: MatrixRun) -> str:
         "DEBUG log of appauth, azure, msal and urllib3.",
         f"Settings: managed identity with `MsiRetryTimeout={RETRY_TIMEOUT_ONCE}` (once) or "
         f"`{RETRY_TIMEOUT_PERSISTENT}` (persistent); every client with {CLIENT_TIMEOUT:g} s connect and read "
-        f"timeouts; `SecretClient` with one retry (`retry_total=1`). A timeout fault answers {LATE_BY:g} s late. "
+        f"timeouts; `SecretClient` with one retry (`retry_total=1`); Entra ID's sources with appauth's own retries "
+        f"below msal ({confidential_client.RETRIES} for a 429 or 5xx, 1 for a timeout). A timeout fault answers "
+        f"{LATE_BY:g} s late. "
         "Key Vault's *expired* and *wrong audience* rows are the vault refusing the app's token (401 with a "
         "challenge); the token sources' *wrong audience* rows read a secret with that token, since a token is "
         "opaque to the app.",
@@ -609,9 +620,15 @@ def render(run: MatrixRun) -> str:
         "",
         "Known gaps, by design or not yet handled:",
         "",
-        "- Entra ID (client secret, workload identity): one 429, 5xx, timeout or broken reply is an error for",
-        "  that call; msal does not retry and neither does appauth. The token cache hides it while a valid token",
-        "  is held (refresh ahead, keep serving), so it shows at a cold start or once the token has expired.",
+        "- Entra ID (client secret, certificate, workload identity): a 429, 5xx, refused connection or timeout is",
+        f"  retried below msal (urllib3's `Retry`: at most {1 + confidential_client.RETRIES} attempts, 2 for a "
+        "timeout or a failed connection), but",
+        "  a persistent one ends in an error. A Retry-After above "
+        f"{confidential_client.MAX_RETRY_AFTER_SECONDS:g} s is not waited for: the error comes at once,",
+        "  and msal then answers the same request with that reply until the Retry-After has passed (at most an",
+        "  hour). A body cut off mid-way is not retried (requests reads it after urllib3's retries are over). The",
+        "  token cache hides all of these while a valid token is held (refresh ahead, keep serving), so they show",
+        "  at a cold start or once the token has expired.",
         "- A token for another audience cannot be told apart by the app (tokens are opaque); Key Vault refuses it",
         "  (`SecretAccessDeniedError`), and it stays cached until it expires.",
         "",
@@ -637,7 +654,9 @@ def test_reliability_table(matrix: MatrixRun) -> None:
     for target, fault in CASES:
         assert f"| {target.title} | {fault.title} |" in content
     old = RELIABILITY.read_text() if RELIABILITY.exists() else ""
-    if _without_times(old) != _without_times(content):
+    matrix_part, marker, load_part = old.partition(LOAD_SECTION_START)  # the load runs' figures stay as they are
+    if _without_times(matrix_part.rstrip("\n")) != _without_times(content.rstrip("\n")):
         RELIABILITY.parent.mkdir(parents=True, exist_ok=True)
-        RELIABILITY.write_text(content)
-    assert _without_times(RELIABILITY.read_text()) == _without_times(content)
+        RELIABILITY.write_text(content.rstrip("\n") + "\n\n" + marker + load_part if marker else content)
+    written = RELIABILITY.read_text().partition(LOAD_SECTION_START)[0]
+    assert _without_times(written.rstrip("\n")) == _without_times(content.rstrip("\n"))
