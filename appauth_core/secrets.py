@@ -61,10 +61,10 @@ secrets read together at startup do not all fall due in the same second."""
 PINNED_SHARED_SECONDS = 7 * 24 * 3600.0
 """A pinned version never changes, but the shared engine should still forget it one day."""
 MAX_CONCURRENCY = 64
-_MAX_KNOWN = 4096
 """Reads in flight at once in ``get_many`` / ``resolve_all`` / ``refresh()``: a settings module with up to 64
 secrets costs one round trip at startup (.NET's ParallelSecretLoader uses 32; Key Vault allows 4,000
 reads per 10 s per vault)."""
+_MAX_KNOWN = 4096  # remembered (name, version) -> cache key pairs; cleared when full
 
 
 class KeyVaultSecrets:

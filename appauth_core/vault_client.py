@@ -4,6 +4,9 @@ One ``SecretClient`` per vault, created on first use and kept (its pipeline hold
 pooled connections), all sharing one ``requests`` session sized for ``get_many``'s fan-out. The client's
 retry policy is tightened (see ``RETRY_DEFAULTS``): ``KeyVaultSecrets`` serves the last good value while
 Key Vault is down, so a request should fail fast rather than block a web worker for minutes.
+
+A 401 to a token from our cache is answered by renewing that token once and reading once more (see
+``RenewingCredential``): otherwise a refused token would keep failing every read until it expires.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from types import MappingProxyType
 from typing import Any
 
 import requests
+from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
 from azure.core.exceptions import (
     AzureError,
     ClientAuthenticationError,
@@ -38,7 +42,9 @@ from .errors import (
     SecretDisabledError,
     SecretNotFoundError,
 )
+from .provider import AzureServiceTokenProvider
 from .references import SecretRef
+from .single_flight import SingleFlight
 from .vault_hosts import VaultOrigin
 
 RETRY_DEFAULTS: Mapping[str, float] = MappingProxyType(
@@ -57,6 +63,7 @@ serving the cached value and honours the Retry-After between attempts instead of
 CONNECTION_TIMEOUT = 10.0
 READ_TIMEOUT = 20.0
 TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+_MAX_ISSUED = 64
 
 
 @dataclass(frozen=True)
@@ -96,6 +103,74 @@ class BoundedRetryPolicy(RetryPolicy[Any, Any]):
         return bool(super().is_retry(settings, response))
 
 
+class RenewingCredential:
+    """The provider as ``SecretClient``'s credential, plus ``renew``: a new token in place of one Key Vault
+    refused with a 401 (a wrong audience, a tenant move, a token minted before a role change or revoked).
+
+    Why this is needed: on a 401, ``ChallengeAuthPolicy`` (like azure-core's ``BearerTokenCredentialPolicy``)
+    drops its own copy of the token and asks the credential again, with the same scope and no claims. Our
+    cache then hands back the very token that was refused, the policy's resend is refused too, and every
+    read fails until that token expires (~24 h for a managed identity).
+
+    Why the renewal is decided in ``VaultClients.fetch`` and not when the policy asks again: that second
+    request cannot be told from a first one (the challenge discovery after a new client, or after the
+    policy evicted the challenge, asks in the same way), one policy serves every thread reading that vault,
+    and only the 401's own request says which token was refused.
+
+    ``renew`` forces at most one token request per refused token: renewals of one (resource, tenant) are
+    single-flight (32 readers refused at once cause one token request), and each first checks that the
+    cache still holds the refused token, so a reader refused just after another one renewed it reuses the
+    new token.
+    """
+
+    def __init__(self, provider: AzureServiceTokenProvider) -> None:
+        self._provider = provider
+        # (resource, tenant) -> the token last handed out for it: where a refused token is looked up. Plain
+        # dict reads and writes (atomic): no lock, so none to be left held in a forked child.
+        self._issued: dict[tuple[str, str | None], str] = {}
+        self._renewals: SingleFlight[bool] = SingleFlight()
+
+    def get_token(
+        self,
+        *scopes: str,
+        claims: str | None = None,
+        tenant_id: str | None = None,
+        enable_cae: bool = False,
+        **kwargs: Any,
+    ) -> AccessToken:
+        token = self._provider.get_token(*scopes, claims=claims, tenant_id=tenant_id, enable_cae=enable_cae, **kwargs)
+        self._remember(scopes, tenant_id, token.token)
+        return token
+
+    def get_token_info(self, *scopes: str, options: TokenRequestOptions | None = None) -> AccessTokenInfo:
+        info = self._provider.get_token_info(*scopes, options=options)
+        self._remember(scopes, (options or {}).get("tenant_id"), info.token)
+        return info
+
+    def close(self) -> None:
+        """Nothing to release: the provider belongs to the app. Part of azure-core's ``SupportsTokenInfo``."""
+
+    def renew(self, refused: str) -> None:
+        """Make the cache hold a newer token than ``refused`` (one Key Vault answered 401 to). Raises the
+        provider's error if no new token can be had."""
+        key = next((key for key, token in list(self._issued.items()) if token == refused), None)
+        if key is None:
+            return  # a newer token was handed out since: the retry will get it
+        resource, tenant_id = key
+        self._renewals.run(key, lambda: self._renew(resource, tenant_id, refused))
+
+    def _remember(self, scopes: tuple[str, ...], tenant_id: str | None, token: str) -> None:
+        if len(self._issued) >= _MAX_ISSUED:  # an app reading vaults in endless tenants stays bounded
+            self._issued.clear()
+        self._issued[(scopes[0].removesuffix("/.default"), tenant_id)] = token  # the provider checked the scope
+
+    def _renew(self, resource: str, tenant_id: str | None, refused: str) -> bool:
+        if self._provider.get_access_token(resource, tenant_id) != refused:
+            return False  # renewed by an earlier flight, or refreshed as it fell due: already newer
+        self._provider.get_access_token(resource, tenant_id, force_refresh=True)
+        return True
+
+
 class VaultClients:
     """``fetch(ref)`` for any allowed vault; the caller checks the allow-list before calling."""
 
@@ -110,6 +185,7 @@ class VaultClients:
         self._options = dict(client_options or {})
         self._max_connections = max_connections
         self._clients: dict[VaultOrigin, SecretClient] = {}
+        self._tokens: Any = None  # what every client gets as its credential; built with the first client
         self._session: requests.Session | None = None
         self._lock = threading.Lock()
         fork_safety.reset_in_child(self)
@@ -125,7 +201,7 @@ class VaultClients:
         """The secret's value and metadata, or one of our typed errors (a token failure passes as it is)."""
         client = self._client(ref.origin)
         try:
-            secret = client.get_secret(ref.name, ref.version)
+            secret = self._get_secret(client, ref)
         except AzureServiceTokenProviderError:
             raise
         except UnicodeDecodeError:  # a ValueError, but no challenge check: a body that is not even text
@@ -140,6 +216,19 @@ class VaultClients:
             return _fetched(secret, ref)
         except (AttributeError, KeyError, TypeError, ValueError) as exc:  # attributes or tags of the wrong shape
             raise _not_a_secret(ref, type(exc).__name__) from None
+
+    def _get_secret(self, client: SecretClient, ref: SecretRef) -> KeyVaultSecret:
+        """``get_secret``, and once more after a 401 to one of our tokens, that token renewed first (see
+        ``RenewingCredential``). A second 401 is raised for ``fetch`` to translate: however the vault
+        answers, a read costs at most one forced token request and one retry."""
+        try:
+            return client.get_secret(ref.name, ref.version)
+        except ClientAuthenticationError as exc:
+            refused = _refused_token(exc)
+            if refused is None or not isinstance(self._tokens, RenewingCredential):
+                raise
+            self._tokens.renew(refused)  # a token failure here is raised as the provider's error
+        return client.get_secret(ref.name, ref.version)
 
     def close(self) -> None:
         with self._lock:
@@ -165,7 +254,7 @@ class VaultClients:
         retry = {key: options.pop(key, default) for key, default in RETRY_DEFAULTS.items()}
         return SecretClient(
             origin.url,
-            self._credential(),
+            self._token_credential(),
             # The challenge-resource check (the challenge's resource must be a suffix of the vault's host)
             # stays on for real vaults. Loopback hosts (the emulator) can never pass it: the emulator's
             # challenge names https://vault.azure.net, and *.localhost does not resolve everywhere.
@@ -175,6 +264,16 @@ class VaultClients:
             permit_redirects=False,  # Key Vault never redirects; a redirect could only lead a request elsewhere
             **options,
         )
+
+    def _token_credential(self) -> Any:
+        """One credential for every vault (called under the lock): they share the token for their scope,
+        so a token one vault refused is renewed once for all. A credential other than our provider is used
+        as it is, and a 401 to it is not retried (nothing of ours to renew)."""
+        if self._tokens is None:
+            credential = self._credential()
+            is_provider = isinstance(credential, AzureServiceTokenProvider)
+            self._tokens = RenewingCredential(credential) if is_provider else credential
+        return self._tokens
 
     def _transport(self, options: dict[str, Any]) -> RequestsTransport:
         """The pooled session; the app may pass its own ``transport`` (a proxy, custom TLS) instead."""
@@ -209,6 +308,15 @@ def _fetched(secret: KeyVaultSecret, ref: SecretRef) -> FetchedSecret:
         tags=MappingProxyType(dict(properties.tags or {})),
     )
     return FetchedSecret(secret.value or "", metadata)  # fetch() checked that there is a value
+
+
+def _refused_token(exc: ClientAuthenticationError) -> str | None:
+    """The bearer token a 401 answered, read from the request it answered; None when that request carried
+    none (Key Vault's challenge to a request without a token is the SDK's own business)."""
+    request = getattr(exc.response, "request", None) if exc.status_code == 401 else None
+    headers: Mapping[str, str] = getattr(request, "headers", None) or {}
+    scheme, _, token = (headers.get("Authorization") or "").partition(" ")
+    return (token.strip() or None) if scheme.lower() == "bearer" else None
 
 
 def _not_a_secret(ref: SecretRef, why: str) -> KeyVaultError:

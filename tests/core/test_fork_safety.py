@@ -25,7 +25,7 @@ from .secrets_support import unique
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
 
-CHILD_LIMIT = 20  # seconds before the alarm kills a child: a hang, reported as such
+CHILD_LIMIT = 60  # seconds before the alarm kills a child: a hang, reported as such (generous: shared machines)
 
 
 def in_children(work: Callable[[int], Any], children: int = 1) -> list[Any]:
@@ -138,14 +138,14 @@ def test_children_read_secrets_over_tls_without_sharing_the_parents_connection(
 
     def child(_: int) -> list[str]:
         values = [secrets.get(names[0])]  # cached in the parent: no read
-        for _round in range(15):
+        for _round in range(8):
             secrets.refresh()
             values.extend(secrets.get(name) for name in names)
         return sorted(set(values))
 
     expected = sorted(f"value of {name}" for name in names)
     assert in_children(child, children=4) == [expected] * 4
-    assert azure_emulator.counters["keyvault.local.get_secret"] >= reads_before + 4 * 15
+    assert azure_emulator.counters["keyvault.local.get_secret"] >= reads_before + 4 * 8
     assert secrets.get(names[1]) == f"value of {names[1]}"  # and the parent carries on
     secrets.close()
 

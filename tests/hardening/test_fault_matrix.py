@@ -629,8 +629,9 @@ def render(run: MatrixRun) -> str:
         "  hour). A body cut off mid-way is not retried (requests reads it after urllib3's retries are over). The",
         "  token cache hides all of these while a valid token is held (refresh ahead, keep serving), so they show",
         "  at a cold start or once the token has expired.",
-        "- A token for another audience cannot be told apart by the app (tokens are opaque); Key Vault refuses it",
-        "  (`SecretAccessDeniedError`), and it stays cached until it expires.",
+        "- A token for another audience cannot be told apart by the app (tokens are opaque). When Key Vault refuses",
+        "  it (401), the token is renewed once and the read retried once; a source that keeps issuing such tokens",
+        "  ends in `SecretAccessDeniedError` (a managed-identity endpoint may hand back the same token it cached).",
         "",
     ]
     return "\n".join(lines)
