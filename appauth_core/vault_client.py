@@ -31,7 +31,6 @@ from azure.core.pipeline import PipelineResponse
 from azure.core.pipeline.policies import RetryPolicy
 from azure.core.pipeline.transport import RequestsTransport
 from azure.keyvault.secrets import KeyVaultSecret, SecretClient
-from requests.adapters import HTTPAdapter
 
 from . import fork_safety
 from .errors import (
@@ -42,6 +41,7 @@ from .errors import (
     SecretDisabledError,
     SecretNotFoundError,
 )
+from .http_trust import SharedTrustAdapter
 from .provider import AzureServiceTokenProvider
 from .references import SecretRef
 from .single_flight import SingleFlight
@@ -287,7 +287,7 @@ class VaultClients:
     def _shared_session(self) -> requests.Session:
         if self._session is None:
             session = requests.Session()
-            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=self._max_connections)
+            adapter = SharedTrustAdapter(pool_connections=4, pool_maxsize=self._max_connections)
             session.mount("https://", adapter)
             self._session = session
         return self._session

@@ -36,6 +36,7 @@ from urllib3.util.retry import Retry
 
 from .. import fork_safety
 from ..errors import Attempt, AzureServiceTokenProviderError
+from ..http_trust import SharedTrustAdapter
 from .base import SourceToken, TokenRequest, is_valid_tenant
 from .redaction import redact
 
@@ -264,7 +265,7 @@ class _NoRedirects(requests.Session):
         super().__init__()
         self._timeout = timeout
         fork_safety.close_connections_in_child(self)
-        retrying = requests.adapters.HTTPAdapter(max_retries=_TransientRetry.transient())
+        retrying = SharedTrustAdapter(max_retries=_TransientRetry.transient())
         self.mount("https://", retrying)
         self.mount("http://", retrying)
 

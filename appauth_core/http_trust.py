@@ -1,0 +1,75 @@
+"""One TLS context per CA bundle for our HTTPS connections, instead of one per connection.
+
+requests hands urllib3 the path of the CA bundle (``REQUESTS_CA_BUNDLE``, ``verify=...``, else certifi's),
+and urllib3 builds a new ``SSLContext`` and parses that whole file for every new connection: several
+milliseconds of CPU for certifi's 150 certificates, tens for a corporate bundle, under the GIL. At start-up,
+``KeyVaultSecrets`` opens up to 64 connections at once to read the settings' references, and that parsing
+was most of the CPU a cold ``resolve_all`` spent (BENCHMARKS.md, the start-up benchmark).
+
+``SharedTrustAdapter`` parses each bundle once, into a context made by urllib3's own
+``create_urllib3_context`` (so urllib3 still verifies the chain and the host name exactly as before), and
+hands that context to every connection. A bundle that changes on disk (a rotated corporate CA) is parsed
+again. Connections with a client certificate keep urllib3's per-connection context, since loading the
+certificate would change a shared one. requests documents this override (``build_connection_pool_key_
+attributes``: "to use a custom SSLContext, set ssl_context and alter the other keys"); no library offers it.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+import threading
+from typing import Any
+
+import requests
+from requests.adapters import DEFAULT_CA_BUNDLE_PATH, HTTPAdapter
+from urllib3.util.ssl_ import create_urllib3_context
+
+_lock = threading.Lock()
+_contexts: dict[str, tuple[tuple[int, int], ssl.SSLContext]] = {}  # path -> (its mtime and size, context)
+
+
+def trust_context(location: str) -> ssl.SSLContext:
+    """The context trusting the bundle file or certificate folder at ``location``, parsed once per version."""
+    info = os.stat(location)
+    version = (info.st_mtime_ns, info.st_size)
+    cached = _contexts.get(location)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    with _lock:
+        cached = _contexts.get(location)
+        if cached is None or cached[0] != version:
+            context = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED)
+            if os.path.isdir(location):
+                context.load_verify_locations(capath=location)
+            else:
+                context.load_verify_locations(cafile=location)
+            cached = _contexts[location] = (version, context)
+        return cached[1]
+
+
+class SharedTrustAdapter(HTTPAdapter):
+    """An ``HTTPAdapter`` whose HTTPS connections share one context per CA bundle (see the module docstring)."""
+
+    def build_connection_pool_key_attributes(
+        self, request: requests.PreparedRequest, verify: bool | str, cert: str | tuple[str, str] | None = None
+    ) -> Any:
+        host_params: Any
+        pool_kwargs: Any
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
+        if host_params.get("scheme") == "https" and verify is not False and cert is None:
+            location = pool_kwargs.pop("ca_certs", None) or pool_kwargs.pop("ca_cert_dir", None)
+            pool_kwargs["ssl_context"] = trust_context(location or DEFAULT_CA_BUNDLE_PATH)
+        return host_params, pool_kwargs
+
+    def cert_verify(self, conn: Any, url: str, verify: bool | str, cert: str | tuple[str, str] | None) -> None:
+        super().cert_verify(conn, url, verify, cert)  # type: ignore[no-untyped-call]  # untyped in the stubs
+        context = getattr(conn, "conn_kw", {}).get("ssl_context")
+        if context is not None and _is_shared(context) and conn.cert_reqs == "CERT_REQUIRED":
+            # The bundle is in the shared context already; with a path here urllib3 would parse it again.
+            conn.ca_certs = None
+            conn.ca_cert_dir = None
+
+
+def _is_shared(context: ssl.SSLContext) -> bool:
+    return any(cached is context for _, cached in list(_contexts.values()))
