@@ -10,6 +10,7 @@ and the shared, encrypted cache (``shared_cache``). This module wires them toget
 from __future__ import annotations
 
 import asyncio
+import copy
 import math
 import random
 import threading
@@ -255,8 +256,22 @@ class KeyVaultSecrets:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="appauth-keyvault") as pool:
             futures = [(ref, pool.submit(self._read, ref, force=force)) for ref in refs]
         values: dict[Hashable, str] = {}
+        failed = [(ref, error) for ref, future in futures if (error := future.exception()) is not None]
+        if failed:
+            # The first failure, in the caller's order, is raised, as its own type (``except SecretNotFoundError``
+            # still works); the others are named in a note, so that one run shows every secret to fix.
+            # A copy carries the note: the error itself may be shared with other callers (single flight).
+            first = failed[0][1]
+            if len(failed) > 1:
+                others = ", ".join(f"{ref.name!r} ({type(error).__name__})" for ref, error in failed[1:])
+                note = f"{len(failed) - 1} more of the {len(refs)} secrets read together failed: {others}"
+                noted = copy.copy(first)
+                # add_note(), without sharing the list, and on 3.10 too (tracebacks show notes from 3.11)
+                setattr(noted, "__notes__", [*getattr(first, "__notes__", []), note])  # noqa: B010
+                raise noted.with_traceback(first.__traceback__)
+            raise first
         for ref, future in futures:
-            values[ref.key] = future.result().value  # the first failure, in the caller's order, is raised
+            values[ref.key] = future.result().value
         return values
 
     def _load(self, ref: SecretRef, *, force: bool) -> CachedSecret:

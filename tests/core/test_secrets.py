@@ -336,6 +336,21 @@ def test_get_many_raises_the_first_failure_after_reading_the_rest(azure_emulator
     assert azure_emulator.counters[GET] == 2
 
 
+def test_get_many_names_every_failure_in_one_error(azure_emulator, azure_emulator_env):
+    good, missing, also_missing = unique(), unique("missing"), unique("missing")
+    azure_emulator.vault.set_secret(good, "value")
+    secrets = secrets_for(azure_emulator)
+    with pytest.raises(SecretNotFoundError) as caught:
+        secrets.get_many([good, missing, also_missing])
+    assert caught.value.secret_name == missing  # the first, in the caller's order, as its own type
+    assert caught.value.__notes__ == [
+        f"1 more of the 3 secrets read together failed: '{also_missing}' (SecretNotFoundError)"
+    ]
+    with pytest.raises(SecretNotFoundError) as again:
+        secrets.get(missing)
+    assert not getattr(again.value, "__notes__", None)  # the note went on a copy, not on a shared error
+
+
 def test_get_async(azure_emulator, azure_emulator_env):
     name = unique()
     azure_emulator.vault.set_secret(name, "value")
