@@ -7,21 +7,16 @@ appends a line to a counter file, then execs the real one. Ours:
 ``AzureCLIPath``); anchor: azure-identity's ``AzureCliCredential`` (the wrapper first on ``PATH``).
 Each round makes N calls per side, ours on a fresh cache. Goal (issue 8): ours 1 spawn per token lifetime.
 
-The CLI's own traffic is kept on loopback: a dead proxy (a bound port that never listens) refuses
-anything that is not for the emulator, as in tests/core/test_azure_cli_source.py.
+``appauth_core.testing.signed_in_azure_cli`` signs it in and keeps the CLI's own traffic on loopback (a dead
+proxy refuses anything that is not for the emulator).
 """
 
 from __future__ import annotations
 
 import os
 import shlex
-import shutil
-import socket
-import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from _common import (
@@ -42,14 +37,11 @@ from azure.identity import AzureCliCredential
 
 from appauth_core import AzureServiceTokenProvider
 from appauth_core.cache import TokenCache
-from appauth_core.testing.emulator import SOURCE_SELECTING_VARIABLES, AzureEmulator
+from appauth_core.testing import signed_in_azure_cli
 
 CALLS = 10
 ROUNDS = 3
-AZ_TIMEOUT = 120  # seconds for one set-up command
-CLOUD = "AppAuthBench"
-_DROPPED_PREFIXES = ("AZURE_", "ARM_", "MSI_", "IDENTITY_", "IMDS_", "AZUREPS_")
-_PROXY_VARIABLES = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
+AZ_TIMEOUT = 120  # seconds AzureCliCredential may wait for one `az` (its default is 10)
 
 
 def real_az() -> Path:
@@ -62,24 +54,25 @@ def real_az() -> Path:
 def run(calls: int = CALLS, rounds: int = ROUNDS) -> BenchResult:
     az = real_az()
     result = BenchResult("azure_cli", f"3. Azure CLI: {calls} token calls")
-    with running_emulator() as emulator, tempfile.TemporaryDirectory(prefix="appauth-bench-az-") as scratch:
+    with (
+        running_emulator() as emulator,
+        tempfile.TemporaryDirectory(prefix="appauth-bench-az-") as scratch,
+        signed_in_azure_cli(emulator, az) as environ,
+    ):
         folder = Path(scratch)
-        with _dead_proxy() as proxy:
-            environ = _cli_environ(folder / "azure-config", emulator, proxy)
-            _sign_in(az, environ, emulator)
-            counter = folder / "spawns"
-            wrapper = _counting_wrapper(az, folder / "wrapper", counter)
-            environ.update({"PATH": f"{wrapper}{os.pathsep}{environ['PATH']}", "AzureCLIPath": str(wrapper)})
-            everything_else = tuple(name for name in os.environ if name not in environ)
-            ours_rounds, anchor_rounds = [], []
-            with patched_environ(environ, clear=everything_else):  # AzureCliCredential reads os.environ
-                for _ in range(rounds):
-                    provider = AzureServiceTokenProvider(
-                        "RunAs=Developer;DeveloperTool=AzureCli", cache=TokenCache(), environ=environ
-                    )
-                    ours_rounds.append(_calls(counter, calls, lambda p=provider: p.get_access_token(VAULT)))
-                    credential = AzureCliCredential(process_timeout=AZ_TIMEOUT)
-                    anchor_rounds.append(_calls(counter, calls, lambda c=credential: c.get_token(VAULT_SCOPE)))
+        counter = folder / "spawns"
+        wrapper = _counting_wrapper(az, folder / "wrapper", counter)
+        environ.update({"PATH": f"{wrapper}{os.pathsep}{environ['PATH']}", "AzureCLIPath": str(wrapper)})
+        everything_else = tuple(name for name in os.environ if name not in environ)
+        ours_rounds, anchor_rounds = [], []
+        with patched_environ(environ, clear=everything_else):  # AzureCliCredential reads os.environ
+            for _ in range(rounds):
+                provider = AzureServiceTokenProvider(
+                    "RunAs=Developer;DeveloperTool=AzureCli", cache=TokenCache(), environ=environ
+                )
+                ours_rounds.append(_calls(counter, calls, lambda p=provider: p.get_access_token(VAULT)))
+                credential = AzureCliCredential(process_timeout=AZ_TIMEOUT)
+                anchor_rounds.append(_calls(counter, calls, lambda c=credential: c.get_token(VAULT_SCOPE)))
 
     ours_spawns = [spawns for spawns, _, _ in ours_rounds]
     anchor_spawns = [spawns for spawns, _, _ in anchor_rounds]
@@ -157,62 +150,6 @@ def _counting_wrapper(az: Path, folder: Path, counter: Path) -> Path:
     script.write_text(f'#!/bin/sh\necho "$$" >> {shlex.quote(str(counter))}\nexec {shlex.quote(str(az))} "$@"\n')
     script.chmod(0o755)
     return folder
-
-
-# --- a CLI signed in to the emulator (as tests/core/test_azure_cli_source.py does it) -------------------
-
-
-@contextmanager
-def _dead_proxy() -> Iterator[str]:
-    """A loopback port that is bound but never listens: connecting to it is refused, so the CLI's first-run
-    calls (update check, DNS lookups through the proxy) fail at once instead of leaving the machine."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-
-
-def _path_without_az() -> str:
-    folders = os.environ.get("PATH", "").split(os.pathsep)
-    return os.pathsep.join(f for f in folders if f and shutil.which("az", path=f) is None)
-
-
-def _cli_environ(config_dir: Path, emulator: AzureEmulator, proxy: str) -> dict[str, str]:
-    config_dir.mkdir()
-    environ = {
-        name: value
-        for name, value in os.environ.items()
-        if name not in SOURCE_SELECTING_VARIABLES
-        and not name.upper().startswith(_DROPPED_PREFIXES)
-        and name.lower() not in _PROXY_VARIABLES
-    }
-    environ.update(
-        {
-            "PATH": _path_without_az(),
-            "AZURE_CONFIG_DIR": str(config_dir),
-            "REQUESTS_CA_BUNDLE": str(emulator.ca_bundle_path),
-            "AZURE_CORE_COLLECT_TELEMETRY": "false",
-            "HTTP_PROXY": proxy,
-            "HTTPS_PROXY": proxy,
-            "NO_PROXY": "127.0.0.1,localhost,::1",
-        }
-    )
-    return environ
-
-
-def _sign_in(az: Path, environ: dict[str, str], emulator: AzureEmulator) -> None:
-    commands = [
-        ["cloud", "register", "--name", CLOUD, "--endpoint-resource-manager", emulator.authority],
-        ["cloud", "set", "--name", CLOUD],
-        ["config", "set", "core.instance_discovery=false"],
-        ["login", "--service-principal", "--username", emulator.app.app_id,
-         f"--password={emulator.app.secrets[0]}", "--tenant", emulator.tenant_id],
-    ]  # fmt: skip
-    for args in commands:
-        completed = subprocess.run(  # noqa: S603 (our own az, an argument list)
-            [str(az), *args], env=environ, capture_output=True, text=True, timeout=AZ_TIMEOUT, check=False
-        )
-        if completed.returncode != 0:  # only the command group is named: the arguments hold a secret
-            raise RuntimeError(f"`az {' '.join(args[:2])}` exited {completed.returncode}: {completed.stderr}")
 
 
 if __name__ == "__main__":

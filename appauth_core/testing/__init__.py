@@ -8,6 +8,7 @@
 from ._directory import AppRegistration, ClientCertificate, FederatedCredential, ManagedIdentity
 from ._faults import Fault
 from ._keyvault import SecretVersion, Vault
+from .azure_cli import dead_proxy, signed_in_azure_cli
 from .emulator import AzureEmulator
 
 __all__ = [
@@ -19,4 +20,6 @@ __all__ = [
     "ManagedIdentity",
     "SecretVersion",
     "Vault",
+    "dead_proxy",
+    "signed_in_azure_cli",
 ]

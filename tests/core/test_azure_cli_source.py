@@ -6,10 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import shutil
-import socket
 import stat
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -22,90 +19,21 @@ from appauth_core.errors import AzureServiceTokenProviderError, InvalidRequestEr
 from appauth_core.sources.azure_cli import AzureCliSource, CliAccount
 from appauth_core.sources.base import TokenRequest, TokenSource
 from appauth_core.sources.developer_tools import find_executable, sanitize_output
-from appauth_core.testing.emulator import SOURCE_SELECTING_VARIABLES, AzureEmulator
+from appauth_core.testing.azure_cli import EMULATOR_CLOUD, signed_in_azure_cli
+from appauth_core.testing.emulator import AzureEmulator
 
 VAULT = "https://vault.azure.net"
 STORAGE = "https://storage.azure.com"
-CLOUD = "AppAuthEmulator"
-AZ_TIMEOUT = 120  # seconds for one setup `az` command; each takes well under 2 s here
 JWT_LOOKALIKE = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJsZWFrIn0.c2lnbmF0dXJl"
-
-# What would hand the CLI someone's credentials, configuration or proxy (as tests/standins/test_azure_cli.py).
-_DROPPED_PREFIXES = ("AZURE_", "ARM_", "MSI_", "IDENTITY_", "IMDS_", "AZUREPS_")
-_PROXY_VARIABLES = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
-
 
 # --- the real CLI, signed in to the emulator ---------------------------------------------------------
 
 
-def _path_without_az() -> str:
-    """This machine's PATH minus any folder holding an ``az``: the CLI is found only through cli_path."""
-    folders = os.environ.get("PATH", "").split(os.pathsep)
-    return os.pathsep.join(f for f in folders if f and shutil.which("az", path=f) is None)
-
-
-def _cli_environ(config_dir: Path, emulator: AzureEmulator, proxy: str) -> dict[str, str]:
-    """A clean environment pointing the CLI at its own configuration, the emulator's CA and a dead proxy
-    (the CLI's update check and any other stray call are refused on loopback instead of leaving)."""
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if name not in SOURCE_SELECTING_VARIABLES
-        and not name.upper().startswith(_DROPPED_PREFIXES)
-        and name.lower() not in _PROXY_VARIABLES
-    }
-    env.update(
-        {
-            "PATH": _path_without_az(),
-            "AZURE_CONFIG_DIR": str(config_dir),
-            "REQUESTS_CA_BUNDLE": str(emulator.ca_bundle_path),
-            "AZURE_CORE_COLLECT_TELEMETRY": "false",
-            "HTTP_PROXY": proxy,
-            "HTTPS_PROXY": proxy,
-            "NO_PROXY": "127.0.0.1,localhost,::1",
-        }
-    )
-    return env
-
-
-def _az(az_cli: Path, environ: dict[str, str], *args: str) -> None:
-    completed = subprocess.run(
-        [str(az_cli), *args], env=environ, capture_output=True, text=True, timeout=AZ_TIMEOUT, check=False
-    )
-    if completed.returncode != 0:  # only the command group is named: the arguments hold a secret
-        pytest.fail(f"`az {' '.join(args[:2])}` exited {completed.returncode}: {completed.stderr}")
-
-
 @pytest.fixture(scope="module")
-def dead_proxy() -> Iterator[str]:
-    """A loopback port that is bound but never listens: connecting to it is refused."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-
-
-@pytest.fixture(scope="module")
-def signed_in_environ(
-    az_cli: Path, azure_emulator_session: AzureEmulator, tmp_path_factory: pytest.TempPathFactory, dead_proxy: str
-) -> dict[str, str]:
+def signed_in_environ(az_cli: Path, azure_emulator_session: AzureEmulator) -> Iterator[dict[str, str]]:
     """The environment of a CLI signed in to the emulator as its service principal (one login per module)."""
-    emulator = azure_emulator_session
-    environ = _cli_environ(tmp_path_factory.mktemp("azure-config"), emulator, dead_proxy)
-    _az(az_cli, environ, "cloud", "register", "--name", CLOUD, "--endpoint-resource-manager", emulator.authority)
-    _az(az_cli, environ, "cloud", "set", "--name", CLOUD)
-    _az(az_cli, environ, "config", "set", "core.instance_discovery=false")
-    _az(
-        az_cli,
-        environ,
-        "login",
-        "--service-principal",
-        "--username",
-        emulator.app.app_id,
-        f"--password={emulator.app.secrets[0]}",
-        "--tenant",
-        emulator.tenant_id,
-    )
-    return environ
+    with signed_in_azure_cli(azure_emulator_session, az_cli) as environ:
+        yield environ
 
 
 @pytest.fixture
@@ -166,15 +94,13 @@ def test_signed_in_account(cli: AzureCliSource, azure_emulator: AzureEmulator) -
         user_type="servicePrincipal",
         tenant_id=azure_emulator.tenant_id,
         subscription_id=azure_emulator.directory.subscription_id,
-        cloud_name=CLOUD,
+        cloud_name=EMULATOR_CLOUD,
     )
 
 
 @pytest.mark.azure_cli
-def test_signed_out_cli_says_az_login(
-    az_cli: Path, azure_emulator: AzureEmulator, tmp_path: Path, dead_proxy: str
-) -> None:
-    environ = _cli_environ(tmp_path, azure_emulator, dead_proxy)  # a configuration folder never signed in
+def test_signed_out_cli_says_az_login(az_cli: Path, signed_in_environ: dict[str, str], tmp_path: Path) -> None:
+    environ = {**signed_in_environ, "AZURE_CONFIG_DIR": str(tmp_path)}  # a configuration folder never signed in
     source = AzureCliSource(cli_path=str(az_cli.parent), environ=environ)
 
     with pytest.raises(SourceUnavailableError, match="not signed in: run `az login`") as caught:
