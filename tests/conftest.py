@@ -47,6 +47,18 @@ AZURITE_STOP_TIMEOUT = 10.0
 AZURITE_ACCOUNT = "devstoreaccount1"
 
 
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL if it is still there after ``timeout`` seconds (servers started by the tests)."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=timeout)
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -94,12 +106,7 @@ def azurite(
         _wait_until_listening(process, port, log)
         yield f"https://127.0.0.1:{port}/{AZURITE_ACCOUNT}"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=AZURITE_STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=AZURITE_STOP_TIMEOUT)
+        stop_process(process, AZURITE_STOP_TIMEOUT)
 
 
 @pytest.fixture(scope="session")

@@ -70,7 +70,7 @@ def signed_in_azure_cli(
         (bin_dir / "az").symlink_to(az)
         configuration = Path(config_dir) if config_dir is not None else Path(scratch, "azure-config")
         configuration.mkdir(parents=True, exist_ok=True)
-        environ = _cli_environ(bin_dir, configuration, emulator, proxy)
+        environ = azure_cli_environ(emulator, configuration, proxy, bin_dir=bin_dir)
         _sign_in(az, environ, emulator)
         yield environ
 
@@ -84,7 +84,11 @@ def _resolve_az(az_path: str | os.PathLike[str] | None) -> Path:
     return Path(found).resolve()
 
 
-def _cli_environ(bin_dir: Path, config_dir: Path, emulator: AzureEmulator, proxy: str) -> dict[str, str]:
+def azure_cli_environ(
+    emulator: AzureEmulator, config_dir: Path, proxy: str, *, bin_dir: Path | None = None
+) -> dict[str, str]:
+    """The environment ``signed_in_azure_cli`` runs ``az`` in, before any sign-in: for tests of the set-up
+    steps themselves. ``proxy``: a ``dead_proxy()``; ``bin_dir``: a folder to put first on PATH."""
     environ = {
         name: value
         for name, value in os.environ.items()
@@ -94,15 +98,17 @@ def _cli_environ(bin_dir: Path, config_dir: Path, emulator: AzureEmulator, proxy
     }
     environ.update(
         {
-            "PATH": os.pathsep.join(part for part in (str(bin_dir), os.environ.get("PATH", "")) if part),
+            "PATH": os.pathsep.join(part for part in (str(bin_dir or ""), os.environ.get("PATH", "")) if part),
             "AZURE_CONFIG_DIR": str(config_dir),
             "REQUESTS_CA_BUNDLE": str(emulator.ca_bundle_path),
             "AZURE_CORE_COLLECT_TELEMETRY": "false",
-            "HTTP_PROXY": proxy,
-            "HTTPS_PROXY": proxy,
-            "NO_PROXY": _LOOPBACK,
+            "AZURE_CORE_NO_COLOR": "true",
+            "AZURE_CORE_ONLY_SHOW_ERRORS": "true",  # no warnings mixed into output a caller parses
         }
     )
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):  # either spelling may be read
+        environ[name] = proxy
+    environ["NO_PROXY"] = environ["no_proxy"] = _LOOPBACK
     return environ
 
 

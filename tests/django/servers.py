@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import stop_process
+
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 STARTUP_TIMEOUT = 30.0
@@ -66,12 +68,7 @@ def wait_until_serving(process: subprocess.Popen[bytes], port: int, log: Path) -
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=STOP_TIMEOUT)
+    stop_process(process, STOP_TIMEOUT)
 
 
 def site_env(emulator_env: dict[str, str], **extra: str) -> dict[str, str]:

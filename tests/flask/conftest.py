@@ -16,6 +16,7 @@ from flask import Flask
 
 from appauth_core.testing.emulator import AzureEmulator
 from appauth_flask import AppAuth
+from tests.conftest import stop_process
 
 from .support import REPO, free_port, subprocess_env
 
@@ -107,11 +108,4 @@ def _wait_until_serving(server: Gunicorn, path: str) -> None:
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=GUNICORN_STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=GUNICORN_STOP_TIMEOUT)
+    stop_process(process, GUNICORN_STOP_TIMEOUT)

@@ -22,7 +22,7 @@ import requests
 
 from appauth_core.testing import AzureEmulator
 from demo_sites.run import DEMO_SECRETS, site_env
-from tests.conftest import REPO, _free_port
+from tests.conftest import REPO, _free_port, stop_process
 
 WORKERS = 4
 LOAD_SECTION_START = "<!-- load figures: written by tests/hardening/test_load_servers.py (make hardening) -->"
@@ -129,7 +129,7 @@ def run_load(server: str, site: str, plan: Plan, workdir: Path) -> Run:
             _wait_until_serving(url, process, log)
             return _drive(server, site, plan, emulator, url, log, workdir)
         finally:
-            _stop(process)
+            stop_process(process, STOP_TIMEOUT)
 
 
 def _drive(server: str, site: str, plan: Plan, emulator: AzureEmulator, url: str, log: Path, workdir: Path) -> Run:
@@ -178,13 +178,3 @@ def _wait_until_serving(url: str, process: subprocess.Popen[bytes], log: Path) -
             pass
         time.sleep(0.1)
     raise AssertionError(f"{url} did not answer 200 within {READY_TIMEOUT:.0f} s:\n{log.read_text()[-4000:]}")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=STOP_TIMEOUT)

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import secrets
-import socket
 import subprocess
 import time
 import uuid
@@ -26,20 +24,17 @@ from typing import Any
 import pytest
 import requests
 
-from appauth_core.testing.emulator import SOURCE_SELECTING_VARIABLES, AzureEmulator
+from appauth_core.testing.azure_cli import EMULATOR_CLOUD, azure_cli_environ
+from appauth_core.testing.azure_cli import dead_proxy as cli_dead_proxy
+from appauth_core.testing.emulator import AzureEmulator
 
 pytestmark = pytest.mark.azure_cli
 
 AZ_TIMEOUT = 120  # seconds for one `az` command; each takes well under 2 s here
-CLOUD = "AppAuthEmulator"
+CLOUD = EMULATOR_CLOUD
 VAULT_RESOURCE = "https://vault.azure.net"
 STORAGE_RESOURCE = "https://storage.azure.com"
 ARM_AUDIENCE = "https://management.core.windows.net/"
-
-# Variables that would hand the CLI someone's credentials, configuration or proxy.
-_DROPPED_PREFIXES = ("AZURE_", "ARM_", "MSI_", "IDENTITY_", "IMDS_", "AZUREPS_")
-_PROXY_VARIABLES = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
-_LOOPBACK = "127.0.0.1,localhost,::1"
 
 
 @dataclass
@@ -95,35 +90,10 @@ class AzCli:
         return result
 
 
-def _az_env(config_dir: Path, emulator: AzureEmulator, proxy: str) -> dict[str, str]:
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if name not in SOURCE_SELECTING_VARIABLES
-        and not name.upper().startswith(_DROPPED_PREFIXES)
-        and name.lower() not in _PROXY_VARIABLES
-    }
-    env.update(
-        {
-            "AZURE_CONFIG_DIR": str(config_dir),
-            "REQUESTS_CA_BUNDLE": str(emulator.ca_bundle_path),
-            "AZURE_CORE_COLLECT_TELEMETRY": "false",
-            "AZURE_CORE_NO_COLOR": "true",
-            "AZURE_CORE_ONLY_SHOW_ERRORS": "true",
-        }
-    )
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
-        env[name] = proxy
-    env["NO_PROXY"] = env["no_proxy"] = _LOOPBACK
-    return env
-
-
 @pytest.fixture(scope="module")
 def dead_proxy() -> Iterator[str]:
-    """A loopback port that is bound (so nobody else gets it) but never listens: connecting is refused."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    with cli_dead_proxy() as proxy:
+        yield proxy
 
 
 @pytest.fixture
@@ -131,7 +101,7 @@ def fresh_az(az_cli: Path, azure_emulator: AzureEmulator, tmp_path: Path, dead_p
     """A CLI that has never seen the emulator: empty configuration directory, no cloud, no login."""
     config_dir = tmp_path / "azure-config"
     config_dir.mkdir()
-    return AzCli(az_cli, _az_env(config_dir, azure_emulator, dead_proxy))
+    return AzCli(az_cli, azure_cli_environ(azure_emulator, config_dir, dead_proxy))
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +113,7 @@ def logged_in_az(
 ) -> AzCli:
     """One login for the module (``azure_emulator`` is per test; the session emulator is the same one)."""
     emulator = azure_emulator_session
-    az = AzCli(az_cli, _az_env(tmp_path_factory.mktemp("azure-config"), emulator, dead_proxy))
+    az = AzCli(az_cli, azure_cli_environ(emulator, tmp_path_factory.mktemp("azure-config"), dead_proxy))
     az.use_emulator_cloud(emulator)
     az.login(emulator, emulator.app.secrets[0])
     return az
