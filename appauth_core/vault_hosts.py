@@ -108,8 +108,8 @@ class HostPattern:
         return bool(label) and bool(dot) and rest == self.host
 
     def __str__(self) -> str:
-        host = f"*.{self.host}" if self.wildcard else self.host
-        return host if self.port == HTTPS_PORT else f"{host}:{self.port}"
+        host = f"*.{self.host}" if self.wildcard else f"[{self.host}]" if ":" in self.host else self.host
+        return host if self.port == HTTPS_PORT else f"{host}:{self.port}"  # [::1]:8443, not ::1:8443
 
     @classmethod
     def parse(cls, entry: str) -> HostPattern:

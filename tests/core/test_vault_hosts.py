@@ -116,3 +116,18 @@ def test_refusal_names_the_vault_and_the_secret_and_how_to_allow_it():
     assert (error.vault_url, error.secret_name) == ("https://evil.example/", "db-password")
     assert "no token was sent" in str(error)
     assert "allowed_hosts" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("entry", "shown"),
+    [
+        ("https://[::1]:8443", "[::1]:8443"),  # not "::1:8443", which reads as another address
+        ("[::1]", "[::1]"),
+        ("myvault.example:8443", "myvault.example:8443"),
+        ("*.vault.example", "*.vault.example"),
+    ],
+)
+def test_allow_list_entries_are_shown_as_they_are_written(entry: str, shown: str) -> None:
+    pattern = HostPattern.parse(entry)
+    assert str(pattern) == shown
+    assert HostPattern.parse(str(pattern)) == pattern  # what the error shows can be pasted back
