@@ -156,6 +156,25 @@ class KeyVaultSecrets:
             return entry.value
         return await asyncio.to_thread(self.get, name, version)
 
+    async def get_many_async(self, names: Iterable[str]) -> dict[str, str]:
+        """``get_many`` for async code: all cached, answered on the loop; else one thread reads the rest
+        concurrently, as ``get_many`` does (not one thread per name)."""
+        wanted = list(names)
+        values: dict[str, str] = {}
+        for name in wanted:
+            key = self._known.get((name, None))
+            entry = self._cache.peek(key) if key is not None else None
+            if entry is None:
+                return await asyncio.to_thread(self.get_many, wanted)
+            values[name] = entry.value
+        return values
+
+    async def resolve_async(self, value: str) -> str:
+        """``resolve`` for async code: a string that is not a reference never leaves the loop."""
+        if not is_reference(value):
+            return value
+        return await asyncio.to_thread(self.resolve, value)
+
     def get_many(self, names: Iterable[str]) -> dict[str, str]:
         """Latest values of several secrets, read concurrently (50 names cost about one round trip)."""
         refs = {name: self._ref(name) for name in names}

@@ -351,6 +351,27 @@ def test_get_many_names_every_failure_in_one_error(azure_emulator, azure_emulato
     assert not getattr(again.value, "__notes__", None)  # the note went on a copy, not on a shared error
 
 
+def test_get_many_async_and_resolve_async(azure_emulator, azure_emulator_env, monkeypatch):
+    names = [unique() for _ in range(3)]
+    for name in names:
+        azure_emulator.vault.set_secret(name, f"v-{name}")
+    secrets = secrets_for(azure_emulator)
+    reference = f"@Microsoft.KeyVault(SecretUri={azure_emulator.vault.url}secrets/{names[0]})"
+    assert asyncio.run(secrets.get_many_async(names)) == {name: f"v-{name}" for name in names}
+    assert asyncio.run(secrets.resolve_async(reference)) == f"v-{names[0]}"
+    assert asyncio.run(secrets.resolve_async("plain text")) == "plain text"
+    reads = azure_emulator.counters[GET]
+
+    def no_thread(*args, **kwargs):
+        raise AssertionError("a cached value must be answered on the loop")
+
+    monkeypatch.setattr(asyncio, "to_thread", no_thread)
+    for name in names:
+        secrets.get(name)  # remembered as known names
+    assert asyncio.run(secrets.get_many_async(names)) == {name: f"v-{name}" for name in names}
+    assert azure_emulator.counters[GET] == reads
+
+
 def test_get_async(azure_emulator, azure_emulator_env):
     name = unique()
     azure_emulator.vault.set_secret(name, "value")
