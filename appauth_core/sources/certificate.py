@@ -86,10 +86,16 @@ class CertificateSource:
             except AzureServiceTokenProviderError as exc:
                 reason = exc.reason if isinstance(exc, TokenEndpointError) else exc.message
                 failures.append(f"Exception for cert #{number} with thumbprint {stored.thumbprint}: {reason}")
+                if isinstance(exc, TokenEndpointError) and not exc.credential_rejected:
+                    # Entra's answer is not about this certificate (down, throttled, unknown tenant): the next
+                    # one would get the same answer, after the same retries.
+                    break
+        untried = len(search.matches) - len(failures)
+        rest = f" ({untried} more not tried: the failure was not about the certificate)" if untried else ""
         raise self._error(
             request,
             tenant,
-            f"Tried {len(search.matches)} certificate(s). Access token could not be acquired. " + " ".join(failures),
+            f"Tried {len(failures)} certificate(s){rest}. Access token could not be acquired. " + " ".join(failures),
         )
 
     def _search(self, request: TokenRequest) -> StoreSearch:

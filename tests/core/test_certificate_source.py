@@ -167,6 +167,22 @@ def test_every_refused_certificate_is_listed_with_its_reason(azure_emulator, azu
     assert "PRIVATE KEY" not in message
 
 
+def test_an_outage_is_not_retried_with_every_certificate(azure_emulator, azure_emulator_env, tmp_path):
+    first = make_certificate("outage", not_before=NOW - dt.timedelta(days=1))
+    second = make_certificate("outage", not_before=NOW - dt.timedelta(days=2))
+    app = azure_emulator.register_app(certificate=second)
+    write_pfx(tmp_path, first)
+    write_pfx(tmp_path, second)
+    body = {"error": "temporarily_unavailable", "error_description": "AADSTS90033: busy"}
+    azure_emulator.faults.inject("entra.token", status=503, body=body, times=50)
+    with pytest.raises(AzureServiceTokenProviderError) as raised:
+        _source(azure_emulator, app, tmp_path, subject_name="CN=outage").get_token(_request(azure_emulator))
+    message = str(raised.value)
+    assert "Tried 1 certificate(s) (1 more not tried: the failure was not about the certificate)." in message
+    assert "cert #2" not in message
+    assert azure_emulator.counters["entra.token"] == 3  # one certificate's attempts (the retries), not two
+
+
 def test_request_tenant_overrides_the_configured_one(azure_emulator, azure_emulator_env, tmp_path):
     other = azure_emulator.directory.add_tenant()
     cert = make_certificate()
