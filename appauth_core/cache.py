@@ -1,6 +1,8 @@
 """The token cache in front of every source: hits are a dict lookup and a clock read; misses are
-single-flight per key; tokens are refreshed ahead of expiry by one caller while the others keep using
-the still-valid token; a failed refresh keeps serving that token and retries with backoff.
+single-flight per key; tokens are refreshed ahead of expiry on a thread of its own, started by one caller,
+while everyone keeps using the still-valid token (that caller waits at most ``REFRESH_WAIT`` for the new
+one, so a slow identity endpoint never holds a request up); a failed refresh keeps serving that token and
+retries with backoff.
 
 Why not one lock like .NET's (a static SemaphoreSlim over every resource, so one slow Azure CLI call
 blocks every token request in the process) and why not azure-identity's (no lock: 32 cold callers send
@@ -26,6 +28,7 @@ logger = logging.getLogger("appauth_core")
 REFRESH_MARGIN = 300.0  # refresh 5 minutes before expiry, as .NET, msal and azure-core do
 EXPIRY_MARGIN = 30.0  # never hand out a token with less than this left: it may expire in flight
 RETRY_BACKOFF_MAX = 60.0
+REFRESH_WAIT = 0.25  # how long the caller that starts a refresh waits for it before using the current token
 
 
 @dataclass(frozen=True)
@@ -102,13 +105,11 @@ class TokenCache:
     ) -> CacheEntry:
         if now < entry.retry_at:
             return entry
-        try:
-            led, fresh = self._flights.lead_if_idle(key, lambda: self._store(key, fetch()))
-        except Exception as exc:
+
+        def failed(exc: BaseException) -> None:
             failures = entry.failures + 1
             backoff = min(5.0 * 2 ** (failures - 1), RETRY_BACKOFF_MAX)
-            kept = replace(entry, failures=failures, retry_at=self._clock() + backoff)
-            self._entries[key] = kept
+            self._entries[key] = replace(entry, failures=failures, retry_at=self._clock() + backoff)
             logger.warning(
                 "Refreshing a token via %s failed (%s); the current token stays in use for %.0f s more, "
                 "next attempt in %.0f s",
@@ -117,8 +118,11 @@ class TokenCache:
                 entry.usable_until - now,
                 backoff,
             )
-            return kept
-        return fresh if led and fresh is not None else entry  # someone else is refreshing: this one is good
+
+        flight = self._flights.start_if_idle(key, lambda: self._store(key, fetch()), failed)
+        if flight is None or not flight.done.wait(REFRESH_WAIT):
+            return entry  # refreshed by someone else, or still by us in the background: this token is still good
+        return flight.result if flight.result is not None else self._entries.get(key, entry)
 
 
 shared_cache = TokenCache()

@@ -2,13 +2,18 @@
 
 - A hit is a dict read and a clock read.
 - A miss is single-flight per key: however many threads ask at once, one reads Key Vault.
-- When a latest-version value is due, one caller re-reads it while every other caller keeps getting the
-  current value (refresh by one, nobody waits).
+- When a latest-version value is due, one caller starts a re-read on a thread of its own, while every other
+  caller keeps getting the current value. That caller waits for the new value at most ``REFRESH_WAIT``
+  (a healthy vault answers well within it), then serves the current one: a slow or failing vault, and the
+  SDK's retries against it, never hold a request up for longer.
 - Stale-if-error: when that re-read fails for want of an answer (5xx, 429, network, no token), the last good
   value keeps being served until ``stale_until``, with a warning that names the secret (never the value),
   and the next attempt waits an exponential backoff, or the server's Retry-After when that is longer.
 - When Key Vault does answer no (not found, access denied, disabled), that answer wins: the value is dropped
-  and the error raised, so deleting or revoking a secret takes effect at the next refresh.
+  and the error raised, so deleting or revoking a secret takes effect at the next refresh. The answer is
+  remembered for ``NEGATIVE_SECONDS``, so a page that reads a missing secret, or an identity that lost
+  access, costs one Key Vault read (and one token renewal, see ``vault_client``) per few seconds, not one
+  per request. ``force`` (``refresh()``) asks again at once.
 - A secret never read that cannot be had because Key Vault is unavailable remembers the failure until its
   backoff ends, so an outage is not met by one request per caller.
 
@@ -41,6 +46,8 @@ from .vault_client import SecretMetadata
 logger = logging.getLogger("appauth_core")
 
 BACKOFF_BASE = 1.0  # Key Vault's throttling guidance: 1, 2, 4, 8, 16 s ...
+NEGATIVE_SECONDS = 5.0  # how long an authoritative "no" is answered from memory
+REFRESH_WAIT = 0.25  # how long the caller that starts a re-read waits for it before serving the current value
 BACKOFF_MAX = 60.0
 AUTHORITATIVE = (SecretNotFoundError, SecretAccessDeniedError, SecretDisabledError)
 """Answers from Key Vault that a cached value must not outlive."""
@@ -137,8 +144,8 @@ class SecretCache:
 
         try:
             return self._flights.run(key, lambda: self._store(key, load()), ready=ready)
-        except AUTHORITATIVE:
-            self.discard(key)
+        except AUTHORITATIVE as exc:
+            self._remember_no(key, exc)
             raise
         except KeyVaultUnavailableError as exc:
             self._remember_failure(key, exc)
@@ -160,20 +167,30 @@ class SecretCache:
             if entry is not None and self._clock() >= entry.stale_until:
                 del self._entries[key]  # past its stale window: no longer a value anyone may be served
 
+    def _remember_no(self, key: Hashable, error: Exception) -> None:
+        """Key Vault said no: the value goes, and the answer is given from memory for NEGATIVE_SECONDS."""
+        with self._lock:
+            self._entries.pop(key, None)
+            self._failures[key] = _Failure(error, 1, self._clock() + NEGATIVE_SECONDS)
+
     def _refresh_ahead(
         self, key: Hashable, entry: CachedSecret, load: Callable[[], CachedSecret], label: str, now: float
     ) -> CachedSecret:
         if now < entry.retry_at:
             return entry
-        try:
-            led, fresh = self._flights.lead_if_idle(key, lambda: self._store(key, load()))
-            # Not led: someone is already re-reading it, and this value is still good to serve.
-            return fresh if led and fresh is not None else entry
-        except AUTHORITATIVE:
-            self.discard(key)
-            raise
-        except Exception as exc:
-            return self._keep_serving(key, entry, exc, label)
+
+        def failed(exc: BaseException) -> None:
+            if isinstance(exc, AUTHORITATIVE):
+                self._remember_no(key, exc)
+            elif isinstance(exc, Exception):
+                self._keep_serving(key, entry, exc, label)
+
+        flight = self._flights.start_if_idle(key, lambda: self._store(key, load()), failed)
+        if flight is None or not flight.done.wait(REFRESH_WAIT):
+            return entry  # re-read by someone else, or still by us in the background: this value is still good
+        if isinstance(flight.error, AUTHORITATIVE):
+            raise flight.error
+        return flight.result if flight.result is not None else self._entries.get(key, entry)
 
     def _keep_serving(self, key: Hashable, entry: CachedSecret, exc: Exception, label: str) -> CachedSecret:
         failures = entry.failures + 1

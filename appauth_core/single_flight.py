@@ -6,6 +6,7 @@ call), and each adds its own rules on top: when a value is due, what a failure m
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
@@ -15,7 +16,9 @@ from . import fork_safety
 T = TypeVar("T")
 
 
-class _Flight(Generic[T]):
+class Flight(Generic[T]):
+    """One call in progress: ``done`` is set once ``result`` or ``error`` is."""
+
     __slots__ = ("done", "error", "result")
 
     def __init__(self) -> None:
@@ -27,7 +30,7 @@ class _Flight(Generic[T]):
 class SingleFlight(Generic[T]):
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._flights: dict[Hashable, _Flight[T]] = {}
+        self._flights: dict[Hashable, Flight[T]] = {}
         fork_safety.reset_in_child(self)
 
     def _after_fork_in_child(self) -> None:
@@ -44,7 +47,7 @@ class SingleFlight(Generic[T]):
                 found = ready()
                 if found is not None:
                     return found
-                flight = self._flights[key] = _Flight()
+                flight = self._flights[key] = Flight()
                 leader = True
             else:
                 leader = False
@@ -56,21 +59,39 @@ class SingleFlight(Generic[T]):
             return flight.result
         return self._lead(key, flight, work)
 
-    def lead_if_idle(self, key: Hashable, work: Callable[[], T]) -> tuple[bool, T | None]:
-        """Run ``work()`` unless a flight for ``key`` is already under way (then ``(False, None)`` at once):
-        refresh-ahead, where the other callers keep using the current value instead of waiting."""
+    def start_if_idle(
+        self, key: Hashable, work: Callable[[], T], on_error: Callable[[BaseException], None]
+    ) -> Flight[T] | None:
+        """Start ``work()`` on a thread of its own unless a flight for ``key`` is under way (then None at once):
+        refresh-ahead, where the caller waits for the new value only as long as it likes
+        (``flight.done.wait(timeout)``) and otherwise keeps using the current one. ``on_error`` runs before
+        anyone waiting is woken, so the cache has recorded the failure by then."""
         with self._lock:
             if key in self._flights:
-                return False, None
-            flight: _Flight[T] = _Flight()
+                return None
+            flight: Flight[T] = Flight()
             self._flights[key] = flight
-        return True, self._lead(key, flight, work)
 
-    def _lead(self, key: Hashable, flight: _Flight[T], work: Callable[[], T]) -> T:
+        def run() -> None:
+            with contextlib.suppress(BaseException):  # recorded in flight.error, handled by on_error
+                self._lead(key, flight, work, on_error)
+
+        threading.Thread(target=run, name="appauth-refresh", daemon=True).start()
+        return flight
+
+    def _lead(
+        self,
+        key: Hashable,
+        flight: Flight[T],
+        work: Callable[[], T],
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> T:
         try:
             result = work()
         except BaseException as exc:
             flight.error = exc
+            if on_error is not None:
+                on_error(exc)
             raise
         else:
             flight.result = result

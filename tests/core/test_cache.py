@@ -7,6 +7,7 @@ import threading
 
 import pytest
 
+from appauth_core import cache as cache_module
 from appauth_core.cache import CacheEntry, TokenCache, new_entry
 from appauth_core.result import Principal
 from appauth_core.sources.base import SourceToken
@@ -94,7 +95,8 @@ def test_failure_reaches_every_waiting_caller_and_is_not_cached(cache, clock):
     assert cache.get("k", upstream).token.access_token == "token-2"
 
 
-def test_refresh_ahead_one_caller_refreshes_others_keep_the_valid_token(cache, clock):
+def test_refresh_ahead_one_caller_refreshes_others_keep_the_valid_token(cache, clock, monkeypatch):
+    monkeypatch.setattr(cache_module, "REFRESH_WAIT", 30.0)  # the refresh is quick (the gate opens below)
     upstream = Upstream(clock)
     old = cache.get("k", upstream)
     clock.now = old.refresh_at + 1  # due for refresh, still valid
@@ -109,6 +111,22 @@ def test_refresh_ahead_one_caller_refreshes_others_keep_the_valid_token(cache, c
     refresher.join(10)
     assert cache.get("k", upstream).token.access_token == "token-2"
     assert upstream.calls == 2
+
+
+def test_a_slow_refresh_holds_nobody_up(cache, clock, monkeypatch):
+    monkeypatch.setattr(cache_module, "REFRESH_WAIT", 0.05)
+    upstream = Upstream(clock)
+    old = cache.get("k", upstream)
+    clock.now = old.refresh_at + 1
+    upstream.gate = threading.Event()
+    assert cache.get("k", upstream) is old  # the one who started the refresh did not wait for it
+    assert cache.get("k", upstream) is old and upstream.calls == 2  # one refresh in flight, not two
+    upstream.gate.set()
+    for _ in range(1000):  # at most 10 s for the background refresh to land
+        if cache.peek("k") is not None:
+            break
+        threading.Event().wait(0.01)
+    assert cache.get("k", upstream).token.access_token == "token-2"
 
 
 def test_failed_refresh_keeps_serving_and_backs_off(cache, clock, caplog):

@@ -10,13 +10,14 @@ import threading
 
 import pytest
 
+from appauth_core import secret_cache
 from appauth_core.errors import (
     AzureServiceTokenProviderError,
     KeyVaultUnavailableError,
     SecretAccessDeniedError,
     SecretNotFoundError,
 )
-from appauth_core.secret_cache import BACKOFF_MAX, CachedSecret, SecretCache, backoff
+from appauth_core.secret_cache import BACKOFF_MAX, NEGATIVE_SECONDS, CachedSecret, SecretCache, backoff
 from appauth_core.vault_client import SecretMetadata
 
 from .secrets_support import Clock
@@ -85,7 +86,8 @@ def test_concurrent_cold_callers_share_one_load(cache, clock):
     assert load.calls == 1
 
 
-def test_a_due_value_is_refreshed_by_one_caller_while_the_others_keep_it(cache, clock):
+def test_a_due_value_is_refreshed_by_one_caller_while_the_others_keep_it(cache, clock, monkeypatch):
+    monkeypatch.setattr(secret_cache, "REFRESH_WAIT", 30.0)  # the refresh is quick (the gate opens below)
     load = Loader(clock)
     cache.get("k", load)
     clock.advance(TTL)
@@ -99,7 +101,25 @@ def test_a_due_value_is_refreshed_by_one_caller_while_the_others_keep_it(cache, 
     assert cache.peek("k") is None  # but the fast path does not hand out a due value
     load.gate.set()
     leader.join(10)
-    assert refreshed == ["value-2"]
+    assert refreshed == ["value-2"]  # the one who started it waited for it
+    assert cache.get("k", load).value == "value-2"
+    assert load.calls == 2
+
+
+def test_a_slow_refresh_holds_nobody_up(cache, clock, monkeypatch):
+    monkeypatch.setattr(secret_cache, "REFRESH_WAIT", 0.05)
+    load = Loader(clock)
+    cache.get("k", load)
+    clock.advance(TTL)
+    load.gate = threading.Event()
+    assert cache.get("k", load).value == "value-1"  # the re-read goes on in the background
+    assert load.calls == 2
+    assert cache.get("k", load).value == "value-1"  # and is not started twice
+    load.gate.set()
+    for _ in range(1000):  # at most 10 s for the background re-read to land
+        if cache.peek("k") is not None:
+            break
+        threading.Event().wait(0.01)
     assert cache.get("k", load).value == "value-2"
     assert load.calls == 2
 
@@ -169,7 +189,20 @@ def test_an_authoritative_no_drops_the_value(cache, clock, answer):
     with pytest.raises(type(answer)):
         cache.get("k", load)
     assert len(cache) == 0
+    for _ in range(10):  # the "no" is remembered briefly: not one read per caller
+        with pytest.raises(type(answer)):
+            cache.get("k", load)
+    assert load.calls == 2
+    clock.advance(NEGATIVE_SECONDS)
     assert cache.get("k", load).value == "value-3"
+
+
+def test_force_asks_again_at_once_after_a_no(cache, clock):
+    load = Loader(clock)
+    load.errors = [SecretNotFoundError("not yet")]
+    with pytest.raises(SecretNotFoundError):
+        cache.get("k", load)
+    assert cache.get("k", load, force=True).value == "value-2"  # created meanwhile; refresh() sees it now
 
 
 def test_a_never_read_secret_raises_and_backs_off(cache, clock):

@@ -38,20 +38,28 @@ def test_one_call_for_everyone_waiting_and_the_same_error_for_all():
     assert flights.run("k", lambda: "again") == "again"  # a failure is not remembered
 
 
-def test_ready_short_circuits_and_lead_if_idle_never_waits():
+def test_ready_short_circuits_and_start_if_idle_never_waits():
     flights: SingleFlight[str] = SingleFlight()
     assert flights.run("k", lambda: "fetched", ready=lambda: "stored") == "stored"
     gate, started = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
 
     def slow() -> str:
         started.set()
         assert gate.wait(10)
         return "refreshed"
 
-    leader = threading.Thread(target=lambda: flights.run("k", slow))
-    leader.start()
-    assert started.wait(10)
-    assert flights.lead_if_idle("k", lambda: "second") == (False, None)  # busy: the caller keeps its value
+    flight = flights.start_if_idle("k", slow, errors.append)
+    assert flight is not None and started.wait(10)
+    assert flights.start_if_idle("k", lambda: "second", errors.append) is None  # busy: the caller keeps its value
+    assert not flight.done.wait(0.05)  # running on a thread of its own
     gate.set()
-    leader.join(10)
-    assert flights.lead_if_idle("k", lambda: "third") == (True, "third")
+    assert flight.done.wait(10) and flight.result == "refreshed"
+
+    def failing() -> str:
+        raise RuntimeError("upstream down")
+
+    failed = flights.start_if_idle("k", failing, errors.append)
+    assert failed is not None and failed.done.wait(10)
+    assert isinstance(failed.error, RuntimeError) and errors == [failed.error]  # handled before done was set
+    assert flights.run("k", lambda: "third") == "third"

@@ -77,13 +77,20 @@ def test_a_vault_that_always_refuses_costs_one_token_request_per_read(azure_emul
     vault.set_secret(name, "value")
     secrets = KeyVaultSecrets(vault.url, provider())
     for attempt in range(1, 4):
+        # After the first, refresh(): it asks again at once (a plain get() is answered from memory for 5 s).
+        read = secrets.get if attempt == 1 else secrets.refresh
         with pytest.raises(SecretAccessDeniedError) as caught:
-            secrets.get(name)
+            read(name)
         assert (caught.value.status, caught.value.secret_name) == (401, name)
         assert "AKV10032" in str(caught.value)
         # One token for the first read, then one forced refresh per read; two reads of the vault per read.
         assert azure_emulator.counters[MI] == 1 + attempt
         assert azure_emulator.counters[f"keyvault.{vault.name}.get_secret"] == 2 * attempt
+    for _ in range(10):  # the refusal is remembered briefly: no request, no token renewal per caller
+        with pytest.raises(SecretAccessDeniedError):
+            secrets.get(name)
+    assert azure_emulator.counters[MI] == 4
+    assert azure_emulator.counters[f"keyvault.{vault.name}.get_secret"] == 6
     secrets.close()
 
 

@@ -395,7 +395,10 @@ def test_debug_page_when_the_read_fails_inside_appauth(
             "AZURE_AD_INSTANCE": azure_emulator.authority,
         }
     else:
-        azure_emulator.faults.inject(GET, status=401, body={"error": {"code": "Unauthorized", "message": "no"}})
+        # Twice: a single 401 is met by renewing the token and reading again.
+        azure_emulator.faults.inject(
+            GET, status=401, body={"error": {"code": "Unauthorized", "message": "no"}}, times=2
+        )
     page = _error_page(f"/fail-inside-appauth?name={name}")
     planted.check(page, "the technical 500 page")
 
