@@ -9,7 +9,6 @@ and the shared, encrypted cache (``shared_cache``). This module wires them toget
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import math
 import random
@@ -18,9 +17,7 @@ import time
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
-from typing import Any, TypeVar, cast
-
-from cryptography.fernet import Fernet
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from . import fork_safety
 from .errors import KeyVaultConfigurationError
@@ -44,6 +41,9 @@ from .shared_cache import (
 )
 from .vault_client import FetchedSecret, SecretMetadata, VaultClients
 from .vault_hosts import VaultHostAllowList, VaultOrigin
+
+if TYPE_CHECKING:
+    from cryptography.fernet import Fernet  # imported by shared_cache where used
 
 __all__ = [
     "KeyVaultSecrets",
@@ -154,7 +154,7 @@ class KeyVaultSecrets:
         entry = self._cache.peek(key) if key is not None else None
         if entry is not None:
             return entry.value
-        return await asyncio.to_thread(self.get, name, version)
+        return await _to_thread(self.get, name, version)
 
     async def get_many_async(self, names: Iterable[str]) -> dict[str, str]:
         """``get_many`` for async code: all cached, answered on the loop; else one thread reads the rest
@@ -165,7 +165,7 @@ class KeyVaultSecrets:
             key = self._known.get((name, None))
             entry = self._cache.peek(key) if key is not None else None
             if entry is None:
-                return await asyncio.to_thread(self.get_many, wanted)
+                return await _to_thread(self.get_many, wanted)
             values[name] = entry.value
         return values
 
@@ -173,7 +173,7 @@ class KeyVaultSecrets:
         """``resolve`` for async code: a string that is not a reference never leaves the loop."""
         if not is_reference(value):
             return value
-        return await asyncio.to_thread(self.resolve, value)
+        return await _to_thread(self.resolve, value)
 
     def get_many(self, names: Iterable[str]) -> dict[str, str]:
         """Latest values of several secrets, read concurrently (50 names cost about one round trip)."""
@@ -408,3 +408,10 @@ def _rebuild(data: T, replace: Callable[[str], str]) -> T:
     else:
         result = data
     return cast(T, result)
+
+
+async def _to_thread(function: Callable[..., T], *args: Any) -> T:
+    """``asyncio.to_thread``, with asyncio imported only by apps that use the async methods (import time)."""
+    import asyncio
+
+    return await asyncio.to_thread(function, *args)

@@ -25,14 +25,13 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from cryptography.fernet import Fernet, InvalidToken
-
 from .errors import KeyVaultConfigurationError
 from .references import SecretRef
 from .vault_client import SecretMetadata
 
 if TYPE_CHECKING:
     import redis
+    from cryptography.fernet import Fernet  # imported where used: only apps with a shared cache need it
 
 logger = logging.getLogger("appauth_core")
 
@@ -114,6 +113,8 @@ def _milliseconds(timeout: float) -> int:
 
 def fernet_for(key: str | bytes) -> Fernet:
     """A Fernet for the app's key (``Fernet.generate_key()``); the error never shows the key."""
+    from cryptography.fernet import Fernet
+
     try:
         return Fernet(key)
     except (ValueError, TypeError):
@@ -231,6 +232,8 @@ class SealedSharedCache:
         return cipher.encrypt(payload) if cipher is not None else payload
 
     def _open(self, key: str, raw: bytes, ref: SecretRef) -> SharedEntry | None:
+        from cryptography.fernet import InvalidToken
+
         cipher = self._cipher()
         try:
             payload = json.loads(cipher.decrypt(raw) if cipher is not None else raw)

@@ -7,13 +7,31 @@ call), and each adds its own rules on top: when a value is due, what a failure m
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
+import time
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
 from . import fork_safety
 
 T = TypeVar("T")
+
+_background: set[threading.Thread] = set()  # refreshes started by start_if_idle and not finished yet
+_background_lock = threading.Lock()
+fork_safety.new_lock_in_child(sys.modules[__name__], "_background_lock")
+
+
+def wait_for_background_refreshes(timeout: float = 30.0) -> bool:
+    """Wait until every refresh-ahead started so far has finished (at most ``timeout`` seconds in all); False
+    if some are still running. For tests: a refresh left running by one test must not reach the next test's
+    endpoints (its faults, its request counters). The ``azure_emulator`` fixture calls it after each test."""
+    deadline = time.monotonic() + timeout
+    with _background_lock:
+        running = list(_background)
+    for thread in running:
+        thread.join(max(deadline - time.monotonic(), 0.0))
+    return not any(thread.is_alive() for thread in running)
 
 
 class Flight(Generic[T]):
@@ -73,10 +91,17 @@ class SingleFlight(Generic[T]):
             self._flights[key] = flight
 
         def run() -> None:
-            with contextlib.suppress(BaseException):  # recorded in flight.error, handled by on_error
-                self._lead(key, flight, work, on_error)
+            try:
+                with contextlib.suppress(BaseException):  # recorded in flight.error, handled by on_error
+                    self._lead(key, flight, work, on_error)
+            finally:
+                with _background_lock:
+                    _background.discard(thread)
 
-        threading.Thread(target=run, name="appauth-refresh", daemon=True).start()
+        thread = threading.Thread(target=run, name="appauth-refresh", daemon=True)
+        with _background_lock:
+            _background.add(thread)
+        thread.start()
         return flight
 
     def _lead(

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
@@ -29,8 +29,6 @@ from azure.core.exceptions import (
 )
 from azure.core.pipeline import PipelineResponse
 from azure.core.pipeline.policies import RetryPolicy
-from azure.core.pipeline.transport import RequestsTransport
-from azure.keyvault.secrets import KeyVaultSecret, SecretClient
 
 from . import fork_safety
 from .errors import (
@@ -46,6 +44,12 @@ from .provider import AzureServiceTokenProvider
 from .references import SecretRef
 from .single_flight import SingleFlight
 from .vault_hosts import VaultOrigin
+
+if TYPE_CHECKING:
+    # Imported where first used: an app that only asks for tokens never loads the Key Vault SDK (import time
+    # and memory, bench/import_memory.py).
+    from azure.core.pipeline.transport import RequestsTransport
+    from azure.keyvault.secrets import KeyVaultSecret, SecretClient
 
 RETRY_DEFAULTS: Mapping[str, float] = MappingProxyType(
     {
@@ -250,6 +254,8 @@ class VaultClients:
             return client
 
     def _new_client(self, origin: VaultOrigin) -> SecretClient:
+        from azure.keyvault.secrets import SecretClient
+
         options = dict(self._options)
         retry = {key: options.pop(key, default) for key, default in RETRY_DEFAULTS.items()}
         return SecretClient(
@@ -277,6 +283,8 @@ class VaultClients:
 
     def _transport(self, options: dict[str, Any]) -> RequestsTransport:
         """The pooled session; the app may pass its own ``transport`` (a proxy, custom TLS) instead."""
+        from azure.core.pipeline.transport import RequestsTransport
+
         return RequestsTransport(
             session=self._shared_session(),
             session_owner=False,

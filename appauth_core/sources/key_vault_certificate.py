@@ -24,7 +24,6 @@ from urllib.parse import urlsplit
 
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
 from azure.core.exceptions import AzureError, HttpResponseError
-from azure.keyvault.secrets import SecretClient
 
 from .. import fork_safety
 from ..errors import AzureServiceTokenProviderError, ConnectionStringError
@@ -270,6 +269,8 @@ class KeyVaultCertificateSource:
         return _VaultCertificate(stored, credential.token_tenant or credential.challenge_tenant)
 
     def _read_secret(self, request: TokenRequest, credential: TokenSourceCredential) -> tuple[str | None, str | None]:
+        from azure.keyvault.secrets import SecretClient  # here: the SDK is loaded only by the apps that use it
+
         identifier = self.identifier
         try:
             with SecretClient(

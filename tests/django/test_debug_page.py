@@ -15,6 +15,7 @@ from django.test import RequestFactory
 from django.views.debug import ExceptionReporter, get_default_exception_reporter_filter, technical_500_response
 from django.views.decorators.debug import sensitive_variables
 
+from appauth_core import clear_token_cache
 from appauth_django import resolution
 from appauth_django.debug import AppAuthExceptionReporterFilter
 from appauth_django.settings import keyvault_secret
@@ -105,6 +106,7 @@ def test_frames_inside_appauth_are_hidden(planted, settings, azure_emulator, fau
         "AZURE_AD_INSTANCE": azure_emulator.authority,
     }
     azure_emulator.faults.inject("entra.token", times=5, **fault)
+    clear_token_cache()  # a token for this app and resource cached by an earlier test would leave nothing to fail
 
     def view():
         _token("https://storage.azure.com")
