@@ -109,7 +109,8 @@ class TokenCache:
         def failed(exc: BaseException) -> None:
             failures = entry.failures + 1
             backoff = min(5.0 * 2 ** (failures - 1), RETRY_BACKOFF_MAX)
-            self._entries[key] = replace(entry, failures=failures, retry_at=self._clock() + backoff)
+            if self._entries.get(key) is entry:  # not over a token a forced refresh stored meanwhile
+                self._entries[key] = replace(entry, failures=failures, retry_at=self._clock() + backoff)
             logger.warning(
                 "Refreshing a token via %s failed (%s); the current token stays in use for %.0f s more, "
                 "next attempt in %.0f s",

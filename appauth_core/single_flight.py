@@ -101,7 +101,10 @@ class SingleFlight(Generic[T]):
         thread = threading.Thread(target=run, name="appauth-refresh", daemon=True)
         with _background_lock:
             _background.add(thread)
-        thread.start()
+        try:
+            thread.start()
+        except RuntimeError:  # no new thread now (the interpreter is shutting down): refresh on this one
+            run()
         return flight
 
     def _lead(

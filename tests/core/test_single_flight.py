@@ -63,3 +63,14 @@ def test_ready_short_circuits_and_start_if_idle_never_waits():
     assert failed is not None and failed.done.wait(10)
     assert isinstance(failed.error, RuntimeError) and errors == [failed.error]  # handled before done was set
     assert flights.run("k", lambda: "third") == "third"
+
+
+def test_without_a_new_thread_the_refresh_runs_on_the_callers(monkeypatch):
+    def refuse(self):
+        raise RuntimeError("can't create new thread at interpreter shutdown")
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    flights: SingleFlight[str] = SingleFlight()
+    flight = flights.start_if_idle("k", lambda: "inline", lambda exc: None)
+    assert flight is not None and flight.done.is_set() and flight.result == "inline"
+    assert flights.run("k", lambda: "next") == "next"  # nothing left registered
