@@ -190,9 +190,11 @@ class _Server(ThreadingHTTPServer):
             wrapped.close()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], ssl.SSLError):
+        error = sys.exc_info()[1]
+        if isinstance(error, ssl.SSLError) and not isinstance(error, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
             # A TLS record that does not decrypt (two processes writing on one inherited connection): counted
-            # apart from requests, as ``tls_errors.<listener>``, so a test can insist there were none.
+            # apart from requests, as ``tls_errors.<listener>``, so a test can insist there were none. A client
+            # that just went away (EOF) is not such an error.
             self.counters.add(f"tls_errors.{self.name}")
         logger.debug("%s: connection from %s ended with an error", self.name, client_address, exc_info=True)
 
