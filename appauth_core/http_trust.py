@@ -9,7 +9,7 @@ was most of the CPU a cold ``resolve_all`` spent (BENCHMARKS.md, the start-up be
 ``SharedTrustAdapter`` parses each bundle once, into a context made by urllib3's own
 ``create_urllib3_context`` (so urllib3 still verifies the chain and the host name exactly as before), and
 hands that context to every connection. A bundle that changes on disk (a rotated corporate CA) is parsed
-again. Connections with a client certificate keep urllib3's per-connection context, since loading the
+again; the file is looked at once a second at most, not on every request. Connections with a client certificate keep urllib3's per-connection context, since loading the
 certificate would change a shared one. requests documents this override (``build_connection_pool_key_
 attributes``: "to use a custom SSLContext, set ssl_context and alter the other keys"); no library offers it.
 """
@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import ssl
 import threading
+import time
 from typing import Any
 
 import requests
@@ -26,16 +27,19 @@ from requests.adapters import DEFAULT_CA_BUNDLE_PATH, HTTPAdapter
 from urllib3.util.ssl_ import create_urllib3_context
 
 _lock = threading.Lock()
-_contexts: dict[str, tuple[tuple[int, int], ssl.SSLContext]] = {}  # path -> (its mtime and size, context)
+# path -> (its mtime and size, when they were last looked at, the context)
+_contexts: dict[str, tuple[tuple[int, int], float, ssl.SSLContext]] = {}
+RECHECK_SECONDS = 1.0  # a bundle is looked at on disk at most this often (each request asks for its context)
 
 
 def trust_context(location: str) -> ssl.SSLContext:
     """The context trusting the bundle file or certificate folder at ``location``, parsed once per version."""
+    cached = _contexts.get(location)
+    now = time.monotonic()
+    if cached is not None and now - cached[1] < RECHECK_SECONDS:
+        return cached[2]
     info = os.stat(location)
     version = (info.st_mtime_ns, info.st_size)
-    cached = _contexts.get(location)
-    if cached is not None and cached[0] == version:
-        return cached[1]
     with _lock:
         cached = _contexts.get(location)
         if cached is None or cached[0] != version:
@@ -44,8 +48,10 @@ def trust_context(location: str) -> ssl.SSLContext:
                 context.load_verify_locations(capath=location)
             else:
                 context.load_verify_locations(cafile=location)
-            cached = _contexts[location] = (version, context)
-        return cached[1]
+        else:
+            context = cached[2]
+        _contexts[location] = (version, now, context)
+        return context
 
 
 class SharedTrustAdapter(HTTPAdapter):
@@ -72,4 +78,4 @@ class SharedTrustAdapter(HTTPAdapter):
 
 
 def _is_shared(context: ssl.SSLContext) -> bool:
-    return any(cached is context for _, cached in list(_contexts.values()))
+    return any(cached is context for _, _, cached in list(_contexts.values()))

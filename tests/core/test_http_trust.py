@@ -129,7 +129,10 @@ def test_verify_false_and_client_certificates_keep_urllib3s_own_context(
     assert not any(http_trust._is_shared(kwargs["ssl_context"]) for kwargs in wraps if kwargs.get("ssl_context"))
 
 
-def test_a_bundle_changed_on_disk_is_parsed_again(server: str, bundle: Path, ca: trustme.CA) -> None:
+def test_a_bundle_changed_on_disk_is_parsed_again(
+    server: str, bundle: Path, ca: trustme.CA, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(http_trust, "RECHECK_SECONDS", 0.0)  # look at the file every time
     first = http_trust.trust_context(str(bundle))
     assert http_trust.trust_context(str(bundle)) is first
     replacement = bundle.with_suffix(".new")
@@ -138,6 +141,10 @@ def test_a_bundle_changed_on_disk_is_parsed_again(server: str, bundle: Path, ca:
         extra.write(trustme.CA().cert_pem.bytes().decode())
     replacement.replace(bundle)
     assert http_trust.trust_context(str(bundle)) is not first
+    monkeypatch.setattr(http_trust, "RECHECK_SECONDS", 60.0)
+    current = http_trust.trust_context(str(bundle))
+    bundle.write_text(bundle.read_text() + "\n")  # changed again, but looked at less than a minute ago
+    assert http_trust.trust_context(str(bundle)) is current
     with _session() as session:
         assert session.get(server, verify=str(bundle), timeout=10).text == "hello"
 
