@@ -1,17 +1,18 @@
 """One TLS context per CA bundle for our HTTPS connections, instead of one per connection.
 
 requests hands urllib3 the path of the CA bundle (``REQUESTS_CA_BUNDLE``, ``verify=...``, else certifi's),
-and urllib3 builds a new ``SSLContext`` and parses that whole file for every new connection: several
-milliseconds of CPU for certifi's 150 certificates, tens for a corporate bundle, under the GIL. At start-up,
-``KeyVaultSecrets`` opens up to 64 connections at once to read the settings' references, and that parsing
-was most of the CPU a cold ``resolve_all`` spent (BENCHMARKS.md, the start-up benchmark).
+and urllib3 builds a new ``SSLContext`` and parses that whole file for every new connection: milliseconds of
+CPU for certifi's 150 certificates, tens for a corporate bundle, under the GIL. At start-up,
+``KeyVaultSecrets`` opens up to 64 connections at once to read the settings' references; with a 200 KiB
+bundle that parsing tripled the time of a cold ``resolve_all`` (BENCHMARKS.md, the start-up benchmark).
 
 ``SharedTrustAdapter`` parses each bundle once, into a context made by urllib3's own
 ``create_urllib3_context`` (so urllib3 still verifies the chain and the host name exactly as before), and
 hands that context to every connection. A bundle that changes on disk (a rotated corporate CA) is parsed
-again; the file is looked at once a second at most, not on every request. Connections with a client certificate keep urllib3's per-connection context, since loading the
-certificate would change a shared one. requests documents this override (``build_connection_pool_key_
-attributes``: "to use a custom SSLContext, set ssl_context and alter the other keys"); no library offers it.
+again; the file is looked at once a second at most, not on every request. Connections with a client
+certificate keep urllib3's per-connection context, since loading the certificate would change a shared one.
+requests documents this override (``build_connection_pool_key_attributes``: "to use a custom SSLContext,
+set ssl_context and alter the other keys"); no library offers it.
 """
 
 from __future__ import annotations
