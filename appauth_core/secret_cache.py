@@ -31,6 +31,7 @@ import threading
 import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 from . import fork_safety
 from .errors import (
@@ -44,11 +45,15 @@ from .single_flight import SingleFlight
 from .vault_client import SecretMetadata
 
 logger = logging.getLogger("appauth_core")
+V = TypeVar("V")
 
 BACKOFF_BASE = 1.0  # Key Vault's throttling guidance: 1, 2, 4, 8, 16 s ...
 NEGATIVE_SECONDS = 5.0  # how long an authoritative "no" is answered from memory
 REFRESH_WAIT = 0.25  # how long the caller that starts a re-read waits for it before serving the current value
 BACKOFF_MAX = 60.0
+MAX_ENTRIES = 10_000
+"""Values (and remembered failures) kept at most; past it the oldest stored goes. An app reading secrets by
+names it makes up (one per tenant, per user) must not grow without end."""
 AUTHORITATIVE = (SecretNotFoundError, SecretAccessDeniedError, SecretDisabledError)
 """Answers from Key Vault that a cached value must not outlive."""
 
@@ -79,8 +84,9 @@ def backoff(failures: int, retry_after: float | None) -> float:
 class SecretCache:
     """Thread-safe. Keys are opaque; ``label`` in ``get`` names the secret in log lines."""
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time, max_entries: int = MAX_ENTRIES) -> None:
         self._clock = clock
+        self._max_entries = max_entries
         self._entries: dict[Hashable, CachedSecret] = {}
         self._failures: dict[Hashable, _Failure] = {}
         self._flights: SingleFlight[CachedSecret] = SingleFlight()
@@ -153,7 +159,7 @@ class SecretCache:
 
     def _store(self, key: Hashable, result: CachedSecret) -> CachedSecret:
         with self._lock:
-            self._entries[key] = result
+            bounded_put(self._entries, key, result, self._max_entries)
             self._failures.pop(key, None)
         return result
 
@@ -162,7 +168,7 @@ class SecretCache:
             previous = self._failures.get(key)
             failures = (previous.failures if previous else 0) + 1
             retry_at = self._clock() + backoff(failures, error.retry_after)
-            self._failures[key] = _Failure(error, failures, retry_at)
+            bounded_put(self._failures, key, _Failure(error, failures, retry_at), self._max_entries)
             entry = self._entries.get(key)
             if entry is not None and self._clock() >= entry.stale_until:
                 del self._entries[key]  # past its stale window: no longer a value anyone may be served
@@ -171,7 +177,7 @@ class SecretCache:
         """Key Vault said no: the value goes, and the answer is given from memory for NEGATIVE_SECONDS."""
         with self._lock:
             self._entries.pop(key, None)
-            self._failures[key] = _Failure(error, 1, self._clock() + NEGATIVE_SECONDS)
+            bounded_put(self._failures, key, _Failure(error, 1, self._clock() + NEGATIVE_SECONDS), self._max_entries)
 
     def _refresh_ahead(
         self, key: Hashable, entry: CachedSecret, load: Callable[[], CachedSecret], label: str, now: float
@@ -210,6 +216,14 @@ class SecretCache:
             delay,
         )
         return kept
+
+
+def bounded_put(mapping: dict[Hashable, V], key: Hashable, value: V, limit: int) -> None:
+    """``mapping[key] = value``, the oldest key dropped first if a new one would pass ``limit`` (dicts keep
+    insertion order; called under the cache's lock)."""
+    if key not in mapping and len(mapping) >= limit:
+        del mapping[next(iter(mapping))]
+    mapping[key] = value
 
 
 def _reason(exc: Exception) -> str:

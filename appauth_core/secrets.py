@@ -30,7 +30,7 @@ from .references import (
     is_reference,
     parse_reference,
 )
-from .secret_cache import CachedSecret, SecretCache
+from .secret_cache import MAX_ENTRIES, CachedSecret, SecretCache, bounded_put
 from .shared_cache import (
     RedisSecretCache,
     SealedSharedCache,
@@ -249,7 +249,8 @@ class KeyVaultSecrets:
 
     def _read(self, ref: SecretRef, *, force: bool = False) -> CachedSecret:
         self._hosts.check(ref.origin, ref.name)  # before any token is asked for
-        self._refs.setdefault(ref.key, ref)
+        if ref.key not in self._refs:
+            bounded_put(self._refs, ref.key, ref, MAX_ENTRIES)  # bounded as the cache is
         return self._cache.get(ref.key, lambda: self._load(ref, force=force), label=f"secret {ref}", force=force)
 
     def _read_many(self, refs: Iterable[SecretRef], *, force: bool = False) -> dict[Hashable, str]:

@@ -258,3 +258,18 @@ def test_entries_and_errors_never_show_the_value():
     error = unavailable(retry_after=5)
     copied = copy.copy(error)
     assert (copied.retry_after, str(copied)) == (5, str(error))
+
+
+def test_the_cache_is_bounded_and_the_oldest_goes_first(clock):
+    cache = SecretCache(clock, max_entries=3)
+    for key in "abcd":
+        cache.get(key, Loader(clock))
+    assert sorted(cache.cached_keys()) == ["b", "c", "d"]
+    cache.get("b", Loader(clock), force=True)  # stored again: keeps its place, nothing else goes
+    assert sorted(cache.cached_keys()) == ["b", "c", "d"]
+    failing = Loader(clock)
+    failing.errors = [SecretNotFoundError(f"gone {n}") for n in range(5)]
+    for key in "vwxyz":
+        with pytest.raises(SecretNotFoundError):
+            cache.get(key, failing)
+    assert len(cache._failures) == 3  # remembered answers are bounded too
