@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import AppAuthError
+from .references import DEFAULT_VAULT_SUFFIX
+from .vault_hosts import suffix_pattern
 
 # Setting names without a framework prefix; Django spells them as keys of APPAUTH, Flask as APPAUTH_<NAME>.
 KEYS = (
@@ -22,6 +24,7 @@ KEYS = (
     "CACHE",
     "CACHE_ENCRYPTION_KEY",
     "ALLOWED_VAULT_HOSTS",
+    "VAULT_SUFFIX",
 )
 
 
@@ -44,6 +47,7 @@ class AppAuthConfig:
     cache: Any = None  # a framework cache (Django alias name / Flask-Caching object); the adapter wraps it
     cache_encryption_key: str | None = field(default=None, repr=False)
     allowed_vault_hosts: tuple[str, ...] = ()
+    vault_suffix: str = DEFAULT_VAULT_SUFFIX  # what VaultName= references resolve under
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], *, spell: str = "{}", reference_hint: str = "") -> AppAuthConfig:
@@ -71,6 +75,7 @@ class AppAuthConfig:
             cache=values.get("CACHE"),
             cache_encryption_key=_optional_str(values, "CACHE_ENCRYPTION_KEY", spell),
             allowed_vault_hosts=tuple(_names(values, "ALLOWED_VAULT_HOSTS", spell)),
+            vault_suffix=_vault_suffix(values, "VAULT_SUFFIX", spell),
         )
 
 
@@ -97,6 +102,21 @@ def _optional_str(values: Mapping[str, Any], key: str, spell: str) -> str | None
         return None
     if not isinstance(value, str):
         raise ConfigError(f"{spell.format(key)} must be a string, not {type(value).__name__}.", key=spell.format(key))
+    return value
+
+
+def _vault_suffix(values: Mapping[str, Any], key: str, spell: str) -> str:
+    value = _optional_str(values, key, spell)
+    if value is None:
+        return DEFAULT_VAULT_SUFFIX
+    try:
+        suffix_pattern(value)  # what the allow-list will add: checked here, where the setting's name is known
+    except ValueError as exc:
+        raise ConfigError(
+            f"{spell.format(key)} {value!r} is not a vault suffix ({exc}). Use the cloud's Key Vault suffix, "
+            "e.g. 'vault.azure.cn', or the local emulator's address, e.g. '127.0.0.1:8443'.",
+            key=spell.format(key),
+        ) from None
     return value
 
 

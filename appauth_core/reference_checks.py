@@ -34,7 +34,7 @@ def reference_problems(config: AppAuthConfig, references: Mapping[str, str]) -> 
     problems = []
     for setting, text in references.items():
         try:
-            ref = parse_reference(text, vault_suffix=DEFAULT_VAULT_SUFFIX)
+            ref = parse_reference(text, vault_suffix=config.vault_suffix)
         except InvalidReferenceError as error:
             problems.append(ReferenceProblem(setting, "invalid", str(error)))
             continue
@@ -54,7 +54,7 @@ def _allow_list(config: AppAuthConfig) -> VaultHostAllowList:
     try:
         vault = VaultOrigin.parse(config.key_vault_url) if config.key_vault_url else None
         return VaultHostAllowList.build(
-            vault=vault, vault_suffix=DEFAULT_VAULT_SUFFIX, allowed_hosts=config.allowed_vault_hosts
+            vault=vault, vault_suffix=config.vault_suffix, allowed_hosts=config.allowed_vault_hosts
         )
     except ValueError:
         return VaultHostAllowList.build(vault_suffix=DEFAULT_VAULT_SUFFIX)

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 
 from .errors import InvalidReferenceError, InvalidSecretNameError
-from .vault_hosts import VaultOrigin
+from .vault_hosts import VaultOrigin, address_suffix_vault
 
 REFERENCE_PREFIX = "@Microsoft.KeyVault("
 DEFAULT_VAULT_SUFFIX = "vault.azure.net"
@@ -82,7 +82,8 @@ def is_reference(value: object) -> bool:
 
 def parse_reference(value: str, *, vault_suffix: str = DEFAULT_VAULT_SUFFIX) -> SecretRef:
     """The secret a reference names. ``vault_suffix`` turns ``VaultName=v`` into ``https://v.<suffix>/``
-    (``vault.azure.cn`` etc. in sovereign clouds; ``localhost:<port>`` against the emulator)."""
+    (``vault.azure.cn`` etc. in sovereign clouds); ``127.0.0.1:<port>`` names the emulator's vault on that
+    port (``vault_name_origin``)."""
     text = value.strip()
     if not is_reference(text) or not text.endswith(")"):
         raise _invalid(
@@ -133,10 +134,21 @@ def _from_vault_name(value: str, fields: dict[str, str], vault_suffix: str) -> S
     if not VAULT_NAME_PATTERN.fullmatch(vault):
         raise _invalid(value, f"VaultName {vault!r} is not a vault name (3-24 letters, digits and single dashes)")
     try:
-        origin = VaultOrigin.parse(f"https://{vault}.{vault_suffix.strip('.')}/")
+        origin = vault_name_origin(vault, vault_suffix)
     except ValueError as exc:
         raise _invalid(value, f"VaultName with suffix {vault_suffix!r}: {exc}") from None
     return _ref(value, origin, fields["secretname"], fields.get("secretversion"))
+
+
+def vault_name_origin(vault: str, vault_suffix: str = DEFAULT_VAULT_SUFFIX) -> VaultOrigin:
+    """Where ``VaultName=<vault>`` lives: ``https://<vault>.<suffix>/`` for a DNS suffix (``vault.azure.net``,
+    ``vault.azure.cn``); for a loopback address suffix (``127.0.0.1:8443``, the emulator's ``--port``) the one
+    vault served at that address, whatever the name, since ``*.localhost`` names do not resolve everywhere
+    and an address has no names below it. ``ValueError`` for a suffix that is neither."""
+    by_address = address_suffix_vault(vault_suffix)
+    if by_address is not None:
+        return by_address
+    return VaultOrigin.parse(f"https://{vault}.{vault_suffix.strip('.')}/")
 
 
 def _ref(value: str, origin: VaultOrigin, name: str, version: str | None) -> SecretRef:

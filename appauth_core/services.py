@@ -57,6 +57,7 @@ class AppAuthServices:
                 self.provider,
                 cache_seconds=config.secret_cache_seconds,
                 allowed_hosts=config.allowed_vault_hosts,
+                vault_suffix=config.vault_suffix,
                 shared_cache=shared_cache,
                 encryption_key=config.cache_encryption_key,
             )

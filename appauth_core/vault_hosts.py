@@ -128,6 +128,42 @@ class HostPattern:
         return cls(origin.host, origin.port, wildcard)
 
 
+def _suffix_origin(vault_suffix: str) -> VaultOrigin:
+    """A vault suffix (``host[:port]``, no scheme or path) read as the origin it would be as a host."""
+    text = vault_suffix.strip().strip(".")
+    if not text or "/" in text or "@" in text:
+        raise ValueError("a vault suffix is a host with an optional port, e.g. 'vault.azure.cn' or '127.0.0.1:8443'")
+    return VaultOrigin.parse(f"https://{text}/")
+
+
+def address_suffix_vault(vault_suffix: str) -> VaultOrigin | None:
+    """The one vault a suffix names when it is a loopback address (``127.0.0.1:8443``, ``[::1]:8443``): an IP
+    address has no names below it, and the emulator serves one vault per port, so every ``VaultName=`` goes
+    there. None for a DNS suffix (``vault.azure.cn``, ``localhost:8443``). ``ValueError`` for an address that
+    is not loopback (in Azure a vault is always reached by name) or a suffix that is no host at all."""
+    origin = _suffix_origin(vault_suffix)
+    try:
+        address = ipaddress.ip_address(origin.host)
+    except ValueError:
+        return None
+    if not address.is_loopback:
+        raise ValueError(
+            f"{vault_suffix!r} is an IP address that is not loopback: only the local emulator is reached by "
+            "address (e.g. '127.0.0.1:8443'); Azure's vault suffixes are names such as 'vault.azure.net'"
+        )
+    return origin
+
+
+def suffix_pattern(vault_suffix: str) -> HostPattern:
+    """The allow-list entry a configured vault suffix adds: ``*.<suffix>`` (one label below it) for a DNS
+    suffix, exactly the vault's origin for a loopback address suffix (see ``address_suffix_vault``)."""
+    vault = address_suffix_vault(vault_suffix)
+    if vault is not None:
+        return HostPattern(vault.host, vault.port)
+    origin = _suffix_origin(vault_suffix)
+    return HostPattern(origin.host, origin.port, wildcard=True)
+
+
 class VaultHostAllowList:
     """Decides whether a vault origin may receive a token. Immutable once built."""
 
@@ -147,7 +183,7 @@ class VaultHostAllowList:
         if vault is not None:
             patterns.append(HostPattern(vault.host, vault.port))
         if vault_suffix is not None:
-            patterns.append(HostPattern.parse("*." + vault_suffix))
+            patterns.append(suffix_pattern(vault_suffix))
         patterns.extend(HostPattern.parse(entry) for entry in allowed_hosts)
         return cls(patterns)
 
