@@ -39,6 +39,7 @@ class HasConnections(Protocol):
     def close(self) -> None: ...
 
 
+_RLOCK = type(threading.RLock())
 _objects: weakref.WeakSet[Any] = weakref.WeakSet()
 _pools: weakref.WeakSet[Any] = weakref.WeakSet()
 _locks: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
@@ -56,15 +57,16 @@ def close_connections_in_child(pool: HasConnections) -> None:
 
 
 def new_lock_in_child(owner: object, attribute: str = "_lock") -> None:
-    """Give ``owner.<attribute>`` a new ``threading.Lock`` in every child: for a module's lock
-    (``new_lock_in_child(sys.modules[__name__])``) or an object whose only fork hazard is its lock."""
+    """Give ``owner.<attribute>`` a new lock of the same kind (``Lock`` or ``RLock``) in every child: for a
+    module's lock (``new_lock_in_child(sys.modules[__name__])``) or an object whose only fork hazard is its lock."""
     _locks.setdefault(owner, set()).add(attribute)
 
 
 def _after_fork_in_child() -> None:
     for owner, attributes in list(_locks.items()):
         for attribute in attributes:
-            setattr(owner, attribute, threading.Lock())
+            current = getattr(owner, attribute, None)
+            setattr(owner, attribute, threading.RLock() if isinstance(current, _RLOCK) else threading.Lock())
     for pool in list(_pools):
         try:
             pool.close()

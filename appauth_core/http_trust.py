@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import ssl
+import sys
 import threading
 import time
 from typing import Any
@@ -27,7 +28,10 @@ import requests
 from requests.adapters import DEFAULT_CA_BUNDLE_PATH, HTTPAdapter
 from urllib3.util.ssl_ import create_urllib3_context
 
+from . import fork_safety
+
 _lock = threading.Lock()
+fork_safety.new_lock_in_child(sys.modules[__name__])  # the contexts stay: a parsed bundle is as good in the child
 # path -> (its mtime and size, when they were last looked at, the context)
 _contexts: dict[str, tuple[tuple[int, int], float, ssl.SSLContext]] = {}
 RECHECK_SECONDS = 1.0  # a bundle is looked at on disk at most this often (each request asks for its context)
