@@ -2,7 +2,8 @@
 a managed identity (or a service principal) in Azure, with no code change.
 
 Also an azure-core credential (``get_token`` / ``get_token_info``), so ``SecretClient(url, provider)``,
-``BlobServiceClient(url, credential=provider)`` and every other Azure SDK client take it as it is.
+``BlobServiceClient(url, credential=provider)`` and every other Azure SDK client take it as it is; and, as
+``provider.aio``, an async one for the ``.aio`` clients (``async_credential.py``), on the same cache.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import os
 import time
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
@@ -28,6 +29,9 @@ from .result import AppAuthenticationResult, Principal
 from .selection import default_chain, source_for
 from .sources.base import DEFAULT_AUTHORITY_HOST, TokenRequest, TokenSource, is_valid_resource, is_valid_tenant
 from .token_claims import fingerprint
+
+if TYPE_CHECKING:
+    from .async_credential import AsyncCredential
 
 logger = logging.getLogger("appauth_core")
 
@@ -149,26 +153,19 @@ class AzureServiceTokenProvider:
             entry = self._entry(resource, tenant_id, force_refresh=bool(claims))
         else:
             self._principal, self._method = entry.principal, entry.method
-        key = self._keys[(resource, tenant_id)]
-        built = self._access_tokens.get(key)
-        if built is not None and built[0] is entry:
-            return built[1]
-        access = AccessToken(entry.token.access_token, int(entry.token.expires_on))
-        self._access_tokens[key] = (entry, access)
-        return access
+        return self._access_token(resource, tenant_id, entry)
 
     def get_token_info(self, *scopes: str, options: TokenRequestOptions | None = None) -> AccessTokenInfo:
         """azure-core ``SupportsTokenInfo`` (what SecretClient 4.9+ calls first)."""
-        options = options or {}
-        entry = self._entry(
-            _resource_from_scopes(scopes), options.get("tenant_id"), force_refresh=bool(options.get("claims"))
-        )
-        return AccessTokenInfo(
-            entry.token.access_token,
-            int(entry.token.expires_on),
-            token_type=entry.token.token_type,
-            refresh_on=int(entry.refresh_at),
-        )
+        return _token_info(self._entry(*_token_info_request(scopes, options)))
+
+    @functools.cached_property
+    def aio(self) -> AsyncCredential:
+        """This provider as an azure-core ``AsyncTokenCredential`` / ``AsyncSupportsTokenInfo``, for the
+        ``.aio`` Azure SDK clients: ``SecretClient(url, credential=provider.aio)``. Same cache, same tokens."""
+        from .async_credential import AsyncCredential
+
+        return AsyncCredential(self)
 
     def close(self) -> None:
         """Nothing to release: sources own no resource that outlives a call. Present for azure-core."""
@@ -203,15 +200,26 @@ class AzureServiceTokenProvider:
         return entry
 
     async def _entry_async(self, resource: str, tenant_id: str | None, force_refresh: bool) -> CacheEntry:
-        """The sync path, off the event loop; a cache hit never leaves the loop's thread."""
+        """The sync path, off the event loop; a cache hit (and a wrong argument) never leaves the loop's thread."""
+        key = self._key(resource, tenant_id)
         if not force_refresh:
-            entry = self._peek(self._key(resource, tenant_id))
+            entry = self._peek(key)
             if entry is not None:
                 self._principal, self._method = entry.principal, entry.method
                 return entry
         import asyncio  # imported here: most apps never await the provider, and asyncio costs ~40 ms to import
 
         return await asyncio.to_thread(self._entry, resource, tenant_id, force_refresh)
+
+    def _access_token(self, resource: str, tenant_id: str | None, entry: CacheEntry) -> AccessToken:
+        """The azure-core ``AccessToken`` for ``entry``, built once per entry (a hit allocates nothing)."""
+        key = self._keys[(resource, tenant_id)]
+        built = self._access_tokens.get(key)
+        if built is not None and built[0] is entry:
+            return built[1]
+        access = AccessToken(entry.token.access_token, int(entry.token.expires_on))
+        self._access_tokens[key] = (entry, access)
+        return access
 
     def _fetch(self, resource: str, tenant_id: str | None) -> CacheEntry:
         # Sources get the resource without a trailing slash: managed-identity endpoints echo it into the
@@ -292,6 +300,21 @@ def _check(resource: str, tenant_id: str | None) -> None:
         raise InvalidRequestError(
             f"tenant_id {tenant_id!r} is not a tenant ID or domain (letters, digits, '-' and '.')", resource=resource
         )
+
+
+def _token_info_request(scopes: tuple[str, ...], options: TokenRequestOptions | None) -> tuple[str, str | None, bool]:
+    """(resource, tenant, force refresh) of a ``get_token_info`` call: a claims challenge forces a new token."""
+    options = options or {}
+    return _resource_from_scopes(scopes), options.get("tenant_id"), bool(options.get("claims"))
+
+
+def _token_info(entry: CacheEntry) -> AccessTokenInfo:
+    return AccessTokenInfo(
+        entry.token.access_token,
+        int(entry.token.expires_on),
+        token_type=entry.token.token_type,
+        refresh_on=int(entry.refresh_at),
+    )
 
 
 @functools.lru_cache(maxsize=256)
