@@ -46,6 +46,8 @@ class Benchmark:
 
 BENCHMARKS = (
     Benchmark(1, "cached_token", "Cached token: `get_access_token` vs azure-identity and msal", "≥ 30x and < 1 µs"),
+    Benchmark(1, "cached_token_async", "Cached token, async: `provider.aio` vs `azure.identity.aio`", "(reference)",
+              requires=("appauth_core.async_credential", "aiohttp")),
     Benchmark(2, "cold_herd", "Cold herd: token requests from 32 threads / 32 tasks", "exactly 1"),
     Benchmark(3, "azure_cli", "Azure CLI: `az` processes for 10 calls vs `AzureCliCredential`", "1 per token lifetime"),
     Benchmark(4, "cached_secret", "Cached secret: `KeyVaultSecrets.get` vs `SecretClient.get_secret`", "< 1 µs",
