@@ -29,9 +29,9 @@ typecheck: install
 demo: install $(AZURITE)
 	$(PY) demo_sites/run.py
 
-## emulator: the local Azure emulator in the foreground; its settings land in .emulator.env
+## emulator: the local Azure emulator in the foreground, vault on https://127.0.0.1:8443/ (docs/local-development.md); its settings land in .emulator.env while it runs
 emulator: install
-	$(PY) -m appauth_core.testing --env-file .emulator.env
+	$(PY) -m appauth_core.testing --env-file .emulator.env --port 8443 --state-dir .emulator
 
 ## hardening: the long fuzzing runs (>= 100,000 examples each) and the full wrk load runs (200 clients x 60 s per server and site; figures into docs/RELIABILITY.md); `make test` runs a sample of each
 hardening: install

@@ -1,8 +1,12 @@
 """``python -m appauth_core.testing``: run the local Azure emulator, or steer one that is running.
 
-python -m appauth_core.testing --env-file .emulator.env [--secret NAME=VALUE ...]
+python -m appauth_core.testing --env-file .emulator.env [--port 8443] [--state-dir DIR]
+                               [--secret NAME=VALUE ...] [--secrets-file secrets.json]
 python -m appauth_core.testing fault --env-file .emulator.env ENDPOINT --status 503 [--times 2] ...
 python -m appauth_core.testing counters --env-file .emulator.env
+
+The env file exists while the emulator runs: it is written once everything listens and removed when the
+emulator stops (Ctrl-C, SIGTERM, SIGHUP or an error), so it never points at a CA or ports that are gone.
 """
 
 from __future__ import annotations
@@ -18,9 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from ._control import CONTROL_KEY_HEADER
-from .emulator import AzureEmulator
+from .emulator import PORT_OFFSETS, AzureEmulator, PortInUseError
 
 CONTROL_COMMANDS = ("fault", "counters", "clear-faults")
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class UsageError(Exception):
+    """A command-line value the emulator cannot use; printed as ``error: ...`` with exit status 2."""
 
 
 def _secret_pair(text: str) -> tuple[str, str]:
@@ -30,20 +39,46 @@ def _secret_pair(text: str) -> tuple[str, str]:
     return name, value
 
 
+def _port(text: str) -> int:
+    highest = 65535 - max(PORT_OFFSETS.values())
+    if not text.isdigit() or not 0 < int(text) <= highest:
+        raise argparse.ArgumentTypeError(f"--port takes a number from 1 to {highest}, got {text!r}")
+    return int(text)
+
+
 def _serve_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m appauth_core.testing",
         description="Local stand-ins for Entra ID, the managed-identity endpoints and Key Vault, on loopback.",
         epilog=f"Steer a running emulator with: python -m appauth_core.testing {{{','.join(CONTROL_COMMANDS)}}} --help",
     )
-    parser.add_argument("--env-file", type=Path, help="write dotenv lines here once everything listens")
+    parser.add_argument(
+        "--env-file", type=Path, help="write dotenv lines here once everything listens; removed when it stops"
+    )
+    parser.add_argument(
+        "--port",
+        type=_port,
+        help="the vault's port (https://127.0.0.1:PORT/); Entra ID is PORT+1, managed identity PORT+2, control "
+        "PORT+3, Service Fabric PORT+4, ADFS PORT+5. Default: free ports, new on every start",
+    )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        help="keep the CA, tenant, service principal and keys here and reuse them on the next start: with "
+        "--port the env file is then the same on every start (default: a temporary folder, removed on exit)",
+    )
     parser.add_argument(
         "--secret",
         type=_secret_pair,
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="seed the default vault (repeatable)",
+        help="seed the default vault (repeatable; after --secrets-file, so it wins)",
+    )
+    parser.add_argument(
+        "--secrets-file",
+        type=Path,
+        help='seed the default vault from a JSON object, {"db-password": "...", "banner": "..."}',
     )
     parser.add_argument("--tenant-id", help="use this tenant GUID instead of a random one")
     parser.add_argument("--token-lifetime", type=int, default=3599, help="seconds an app token lives (default 3599)")
@@ -55,34 +90,109 @@ def _serve_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def serve(argv: Sequence[str]) -> int:
-    args = _serve_parser().parse_args(argv)
-    emulator = AzureEmulator(tenant_id=args.tenant_id, token_lifetime=args.token_lifetime)
-    emulator.configure(legacy_expires_on=args.legacy_expires_on)
-    for name, value in args.secret:
+def _secrets_file(path: Path) -> list[tuple[str, str, str]]:
+    """(origin, name, value) from a JSON object. JSON, not dotenv: Key Vault names have dashes and values span
+    lines (PEM, JSON), which JSON spells one way only. Messages name the file and the secret, never a value."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"--secrets-file {path}: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"--secrets-file {path} is not JSON: {exc.msg} at line {exc.lineno}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"--secrets-file {path} is not UTF-8 text") from None
+    if not isinstance(data, dict):
+        raise UsageError(f'--secrets-file {path} must hold one JSON object, {{"secret-name": "value", ...}}')
+    origin = f"--secrets-file {path}:"
+    for name, value in data.items():
+        if not isinstance(value, str):
+            raise UsageError(f"{origin} the value of {name!r} must be a string, not {type(value).__name__}")
+    return [(origin, name, value) for name, value in data.items()]
+
+
+def _seed(emulator: AzureEmulator, seeds: list[tuple[str, str, str]]) -> None:
+    for origin, name, value in seeds:
         try:
             emulator.vault.set_secret(name, value)
         except ValueError as exc:
-            print(f"error: --secret {name}: {exc}", file=sys.stderr)
-            return 2
+            raise UsageError(f"{origin} {name}: {exc}") from None
+
+
+def _emulator(args: argparse.Namespace) -> AzureEmulator:
+    seeds = _secrets_file(args.secrets_file) if args.secrets_file else []
+    seeds += [("--secret", name, value) for name, value in args.secret]
+    try:
+        emulator = AzureEmulator(
+            tenant_id=args.tenant_id,
+            token_lifetime=args.token_lifetime,
+            port=args.port,
+            state_dir=args.state_dir,
+            keep_state=args.state_dir is not None,
+        )
+    except (OSError, ValueError) as exc:  # a state folder that cannot be made, or a state file that is not ours
+        raise UsageError(f"--state-dir {args.state_dir}: {exc}") from None
+    emulator.configure(legacy_expires_on=args.legacy_expires_on)
+    try:
+        _seed(emulator, seeds)
+    except UsageError:
+        emulator.stop()  # removes the temporary state folder
+        raise
+    return emulator
+
+
+def serve(argv: Sequence[str]) -> int:
+    args = _serve_parser().parse_args(argv)
+    try:
+        emulator = _emulator(args)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with emulator:
+    for number in STOP_SIGNALS:  # handled, not raised: the env file goes away whichever way we are stopped
+        signal.signal(number, lambda *_: stop.set())
+    try:
+        emulator.start()
+    except PortInUseError as error:
+        emulator.stop()
+        print(f"error: {error.strerror} (--port {args.port})", file=sys.stderr)
+        return 2
+    written = None
+    try:
         if args.env_file:
-            emulator.write_env_file(args.env_file)
-        print("appauth local Azure emulator is running (Ctrl-C stops it)")
-        for key, value in emulator.describe().items():
-            print(f"  {key:17} {value}")
-        if args.env_file:
-            print(f"  environment       {args.env_file} (contains the emulator app's secret)")
-        sys.stdout.flush()
-        try:
-            while not stop.wait(0.5):
-                pass
-        except KeyboardInterrupt:
+            written = emulator.write_env_file(args.env_file)
+        _print_summary(emulator, args.env_file)
+        while not stop.wait(0.5):
             pass
-        print("stopping")
+        print("stopping", flush=True)
+    finally:
+        if written is not None:
+            _remove_if_ours(args.env_file, written)
+        emulator.stop()
     return 0
+
+
+def _print_summary(emulator: AzureEmulator, env_file: Path | None) -> None:
+    print("appauth local Azure emulator is running (Ctrl-C stops it)")
+    for key, value in emulator.describe().items():
+        print(f"  {key:17} {value}")
+    if env_file:
+        print(f"  environment       {env_file} (contains the emulator app's secret; removed when it stops)")
+        print(f"  load it with      set -a; . {_shell_path(env_file)}; set +a")
+    sys.stdout.flush()
+
+
+def _shell_path(path: Path) -> str:
+    """``.`` looks a name without a slash up on PATH, so a file in the current folder is spelled ``./name``."""
+    return str(path) if "/" in str(path) else f"./{path}"
+
+
+def _remove_if_ours(path: Path, written: str) -> None:
+    """Remove the env file unless another emulator has written it since (then it is that one's to remove)."""
+    try:
+        if path.read_text() == written:
+            path.unlink()
+    except FileNotFoundError:
+        pass
 
 
 # --- steering a running emulator ---------------------------------------------------------------------

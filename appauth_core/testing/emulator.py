@@ -6,6 +6,7 @@ azure-identity, azure-keyvault-secrets, the Azure CLI and Azurite accept it unch
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import shutil
@@ -15,6 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from . import _saved_state
 from ._control import ControlStandIn
 from ._directory import AppRegistration, ClientCertificate, Directory, FederatedCredential, ManagedIdentity
 from ._entra import EntraStandIn
@@ -33,6 +35,17 @@ from ._tls import EmulatorTLS
 from ._tokens import IssuedToken, TokenIssuer
 
 FEDERATION_AUDIENCE = "api://AzureADTokenExchange"
+
+PORT_OFFSETS = {
+    "vault": 0,  # the default vault: https://127.0.0.1:<port>/, what KEY_VAULT_URL and VAULT_SUFFIX name
+    "entra": 1,
+    "managed_identity": 2,
+    "control": 3,
+    "service_fabric": 4,
+    "federation": 5,
+}
+"""With ``port=P`` each listener has a fixed port, ``P + offset``, so its URLs are the same on every start.
+Vaults added later (``add_vault``) get a port of their own from the system."""
 
 # Variables that select a token source in msal / azure-identity / appauth; the environment fixture
 # clears the ones it does not set so a developer's own shell cannot leak into a test.
@@ -55,6 +68,19 @@ SOURCE_SELECTING_VARIABLES = (
 )
 
 
+class PortInUseError(OSError):
+    """A fixed port (``port=``) is taken, most often by an emulator that is still running."""
+
+    def __init__(self, listener: str, port: int) -> None:
+        super().__init__(
+            errno.EADDRINUSE,
+            f"port {port} on 127.0.0.1 ({listener}) is in use: is another emulator running with this port? "
+            "Stop it, or choose another port",
+        )
+        self.listener = listener
+        self.port = port
+
+
 class AzureEmulator:
     """Start with ``with AzureEmulator() as emulator:`` (or ``start()`` / ``stop()``).
 
@@ -71,15 +97,26 @@ class AzureEmulator:
         arc_key_dir: str | os.PathLike[str] | None = None,
         token_lifetime: int = 3599,
         vault_name: str = "local",
+        port: int | None = None,
+        keep_state: bool = False,
     ) -> None:
+        """``port``: the default vault's port; the other listeners follow it (``PORT_OFFSETS``); None: ports
+        from the system. ``keep_state``: keep the CA, tenant, service principal and keys in ``state_dir`` and
+        reuse what an earlier emulator kept there, so that a restart changes nothing in ``env()``."""
+        if keep_state and state_dir is None:
+            raise ValueError("keep_state needs a state_dir to keep the state in")
+        if port is not None and not 0 < port <= 65535 - max(PORT_OFFSETS.values()):
+            raise ValueError(f"port must be between 1 and {65535 - max(PORT_OFFSETS.values())}, not {port}")
+        self._port = port
         self._owns_state_dir = state_dir is None
-        self.state_dir = Path(state_dir or tempfile.mkdtemp(prefix="appauth-emulator-"))
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.directory = Directory(tenant_id)
+        self.state_dir = Path(state_dir or tempfile.mkdtemp(prefix="appauth-emulator-")).resolve()
+        self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        saved = _saved_state.load(self.state_dir) if keep_state else None
+        self.directory = Directory(tenant_id or (saved.tenant_id if saved else None))
         self.issuer = TokenIssuer(token_lifetime)
         self.faults = FaultInjector()
         self.counters = RequestCounter()
-        self.tls = EmulatorTLS(self.state_dir)
+        self.tls = EmulatorTLS(self.state_dir, reuse=keep_state)
         self.federation = FederationStandIn()
         self.entra = EntraStandIn(self.directory, self.issuer, self.federation)
         self.managed_identity = ManagedIdentityStandIn(
@@ -87,8 +124,12 @@ class AzureEmulator:
         )
         self.control = ControlStandIn(self)
         self.app: AppRegistration = self.directory.register_app(
-            secret=_entra_style_secret(), display_name="appauth-emulator-app"
+            app_id=saved.app_id if saved else None,
+            secret=saved.app_secret if saved else _entra_style_secret(),
+            display_name="appauth-emulator-app",
         )
+        if keep_state:
+            self._restore_and_keep(saved)
         self.user_assigned_identity = self.directory.add_user_assigned_identity()
         self.vaults: dict[str, Vault] = {}
         self._vault_listeners: dict[str, Listener] = {}
@@ -99,32 +140,40 @@ class AzureEmulator:
     # --- lifecycle --------------------------------------------------------------------------------
 
     def start(self) -> AzureEmulator:
+        """Listen on every port; ``PortInUseError`` (nothing left listening) when a fixed port is taken."""
         if self._running:
             return self
-        self._listeners = {
-            "entra": self._listener("entra", self.entra.route, https=True),
-            "managed_identity": self._listener("managed_identity", self.managed_identity.route),
-            "service_fabric": self._listener("service_fabric", self.managed_identity.route_service_fabric, https=True),
-            "control": self._listener("control", self.control.route),
-            "federation": self._listener("federation", self.federation.route, https=True),
+        services: dict[str, tuple[Router, bool]] = {
+            "entra": (self.entra.route, True),
+            "managed_identity": (self.managed_identity.route, False),
+            "service_fabric": (self.managed_identity.route_service_fabric, True),
+            "control": (self.control.route, False),
+            "federation": (self.federation.route, True),
         }
+        try:
+            for name, (router, https) in services.items():
+                self._listeners[name] = self._listener(name, router, https=https, port=self._port_of(name))
+            self._running = True
+            for vault in self.vaults.values():
+                self._start_vault(vault)
+        except PortInUseError:
+            self._close_listeners()
+            raise
         # Reached by host name, as ADFS is: Kerberos asks for a ticket to HTTP/<host of the URL>.
         self.federation.base_url = f"https://localhost:{self._listeners['federation'].port}/"
-        for listener in self._listeners.values():
-            listener.start()
-        self._running = True
-        for vault in self.vaults.values():
-            self._start_vault(vault)
         return self
 
     def stop(self) -> None:
+        self._close_listeners()
+        if self._owns_state_dir:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    def _close_listeners(self) -> None:
         for listener in [*self._vault_listeners.values(), *self._listeners.values()]:
             listener.stop()
         self._vault_listeners.clear()
         self._listeners.clear()
         self._running = False
-        if self._owns_state_dir:
-            shutil.rmtree(self.state_dir, ignore_errors=True)
 
     def __enter__(self) -> AzureEmulator:
         return self.start()
@@ -134,15 +183,39 @@ class AzureEmulator:
     ) -> None:
         self.stop()
 
-    def _listener(self, name: str, router: Router, *, https: bool = False) -> Listener:
+    def _port_of(self, name: str) -> int:
+        return 0 if self._port is None else self._port + PORT_OFFSETS[name]
+
+    def _listener(self, name: str, router: Router, *, https: bool = False, port: int = 0) -> Listener:
+        """A started listener (one that never served cannot be shut down, so none is left unstarted)."""
         context = self.tls.server_context() if https else None
-        return Listener(name, router, self.faults, self.counters, ssl_context=context)
+        try:
+            listener = Listener(name, router, self.faults, self.counters, ssl_context=context, port=port)
+        except OSError as exc:
+            if port and exc.errno == errno.EADDRINUSE:
+                raise PortInUseError(name, port) from None
+            raise
+        listener.start()
+        return listener
 
     def _start_vault(self, vault: Vault) -> None:
-        listener = self._listener(f"keyvault.{vault.name}", vault.route, https=True)
-        listener.start()
+        port = self._port_of("vault") if vault is self.vault else 0
+        listener = self._listener(f"keyvault.{vault.name}", vault.route, https=True, port=port)
         vault.url = listener.url
         self._vault_listeners[vault.name] = listener
+
+    def _restore_and_keep(self, saved: _saved_state.SavedState | None) -> None:
+        if saved is not None:
+            self.managed_identity.identity_header = saved.identity_header
+            self.control.key = saved.control_key
+        state = _saved_state.SavedState(
+            tenant_id=self.tenant_id,
+            app_id=self.app.app_id,
+            app_secret=self.app.secrets[0],
+            identity_header=self.managed_identity.identity_header,
+            control_key=self.control.key,
+        )
+        _saved_state.save(self.state_dir, state)
 
     # --- configuration ----------------------------------------------------------------------------
 
@@ -333,14 +406,27 @@ class AzureEmulator:
             **self.imds_env(),
         }
 
-    def write_env_file(self, path: str | os.PathLike[str]) -> None:
-        """Dotenv lines, written atomically so a reader never sees half a file."""
-        target = Path(path)
-        lines = [f"{name}={_dotenv_quote(value)}\n" for name, value in self.env().items()]
-        partial = target.with_name(target.name + ".partial")
-        partial.write_text("".join(lines))
-        partial.chmod(0o600)
-        partial.replace(target)
+    def local_development_env(self) -> dict[str, str]:
+        """What ``--env-file`` writes: ``process_env()`` (the addresses, a service principal, the App Service
+        managed identity, the CA bundle as ``REQUESTS_CA_BUNDLE`` / ``SSL_CERT_FILE``), the two settings an app
+        reads to use the default vault (``APPAUTH_KEY_VAULT_URL``, ``APPAUTH_VAULT_SUFFIX``: every
+        ``VaultName=`` reference goes to it), and a connection string that picks the managed identity, so a
+        developer's own ``AzureServicesAuthConnectionString`` cannot send their Azure token here."""
+        return {
+            **self.process_env(),
+            "APPAUTH_KEY_VAULT_URL": self.vault.url,
+            "APPAUTH_VAULT_SUFFIX": self.vault.url.removeprefix("https://").rstrip("/"),
+            "AzureServicesAuthConnectionString": "RunAs=App",
+        }
+
+    def write_env_file(self, path: str | os.PathLike[str]) -> str:
+        """``local_development_env()`` as dotenv lines that POSIX shells (``set -a; . FILE``) and
+        python-dotenv read alike, written owner-only and atomically so a reader never sees half a file.
+        Returns the text written."""
+        env = self.local_development_env()
+        text = "".join(f"{name}={_dotenv_quote(name, value)}\n" for name, value in env.items())
+        _saved_state.write_private(Path(path), text.encode())
+        return text
 
     def process_env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         """``env()`` plus trust settings, for pointing a process (or a subprocess) at the emulator."""
@@ -360,8 +446,14 @@ class AzureEmulator:
         }
 
 
-def _dotenv_quote(value: str) -> str:
-    if value and all(c.isalnum() or c in "-_./:~+=@" for c in value):
+def _dotenv_quote(name: str, value: str) -> str:
+    """A dotenv value that a POSIX shell reads back the same: bare when it is plain, else in double quotes
+    with backslashes and double quotes escaped. ``$`` and backquotes (expanded by shells, and ``${...}`` by
+    python-dotenv) and control characters have no spelling both agree on, so they are refused; only a folder
+    name the user chose can bring them in, and the message names the variable, never the value."""
+    if any(c in "$`" or not c.isprintable() for c in value):
+        raise ValueError(f"{name} cannot be written to an env file: use folders without $, ` or control characters")
+    if value and all(c.isalnum() or c in "-_./:+=@,%" for c in value):
         return value
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
