@@ -1,6 +1,7 @@
 """What a web app gets from appauth, built from an ``AppAuthConfig``: the token provider, the Key Vault
-secrets, the template allow-list, and settings-time reference resolution. Django's ``request.appauth`` and
-Flask's ``g.appauth`` are this object; the adapters only read settings and wire it in."""
+secrets, the template allow-list, and settings-time reference resolution; the adapters only read settings and
+wire it in. Views get a ``RequestAppAuth`` over it (Django's ``request.appauth``, Flask's ``g.appauth``), which
+exposes its tokens, secrets and principal and nothing else, since templates see both."""
 
 from __future__ import annotations
 
@@ -83,7 +84,7 @@ class AppAuthServices:
             return self._spell.format("ALLOWED_VAULT_HOSTS")
         return self._spell.format("CACHE_ENCRYPTION_KEY")
 
-    # --- what views use (request.appauth / g.appauth) ---------------------------------------------
+    # --- what views use, through RequestAppAuth (request.appauth / g.appauth) ---------------------
 
     def get_access_token(self, resource: str, tenant_id: str | None = None) -> str:
         return self.provider.get_access_token(resource, tenant_id)

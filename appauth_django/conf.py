@@ -18,6 +18,7 @@ from appauth_core import fork_safety
 from appauth_core.config import AppAuthConfig, ConfigError
 from appauth_core.errors import AppAuthError
 from appauth_core.framework_cache import ObjectCacheAdapter
+from appauth_core.request_appauth import RequestAppAuth
 from appauth_core.services import AppAuthServices
 from appauth_core.shared_cache import SharedSecretCache
 
@@ -110,9 +111,16 @@ _current = _Current()
 
 
 def get_services() -> AppAuthServices:
-    """The ``AppAuthServices`` for the current settings (what ``request.appauth`` is).
-    ``ImproperlyConfigured`` when ``APPAUTH`` is wrong."""
+    """The ``AppAuthServices`` for the current settings: the provider (an azure-core credential for Azure SDK
+    clients), the vault client and the configuration, for code that needs more than ``request.appauth``.
+    Not reachable from templates. ``ImproperlyConfigured`` when ``APPAUTH`` is wrong."""
     return _current.get()
+
+
+def request_appauth() -> RequestAppAuth:
+    """What ``request.appauth`` is: tokens, secrets and the principal of the services for the current
+    settings, and nothing a template could turn into a secret. ``ImproperlyConfigured`` as ``get_services``."""
+    return RequestAppAuth(get_services())
 
 
 def reload() -> None:

@@ -14,15 +14,16 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponseBase  # type: ignore[import-untyped]
 from django.utils.functional import SimpleLazyObject  # type: ignore[import-untyped]
 
-from .conf import get_services
+from .conf import request_appauth
 
 GetResponse = Callable[[HttpRequest], Any]
 
 
 class AppAuthMiddleware:
-    """Sets ``request.appauth``, the app's ``appauth_core.services.AppAuthServices``:
+    """Sets ``request.appauth``, an ``appauth_core.request_appauth.RequestAppAuth``:
     ``get_access_token(resource, tenant_id=None)``, ``await get_access_token_async(...)``,
-    ``secret(name, version=None)``, ``await secret_async(...)``, ``principal``.
+    ``secret(name, version=None)``, ``await secret_async(...)``, ``principal``. Templates see the request
+    (Django's ``request`` context processor), so it holds nothing else (see ``RequestAppAuth``).
 
     Both sync and async capable, so under ASGI it adds no thread switch (Django's own middleware pattern).
     """
@@ -39,11 +40,11 @@ class AppAuthMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponseBase | Awaitable[HttpResponseBase]:
         if self.async_mode:
             return self.__acall__(request)
-        request.appauth = SimpleLazyObject(get_services)
+        request.appauth = SimpleLazyObject(request_appauth)
         response: HttpResponseBase = self.get_response(request)
         return response
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
-        request.appauth = SimpleLazyObject(get_services)
+        request.appauth = SimpleLazyObject(request_appauth)
         response: HttpResponseBase = await self.get_response(request)
         return response

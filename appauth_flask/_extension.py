@@ -7,6 +7,7 @@ import weakref
 
 from flask import Flask, current_app, g
 
+from appauth_core.request_appauth import RequestAppAuth
 from appauth_core.result import Principal
 from appauth_core.services import AppAuthServices
 
@@ -67,7 +68,9 @@ class AppAuth:
 
     @property
     def services(self) -> AppAuthServices:
-        """The current app's ``AppAuthServices`` (``.provider``, ``.secrets`` ...); needs an app context."""
+        """The current app's ``AppAuthServices``: ``.provider`` (an azure-core credential for Azure SDK clients),
+        ``.secrets``, ``.config``, for code that needs more than ``g.appauth``; needs an app context. Keep it out
+        of template contexts: it holds the configuration."""
         return services_for(current_app)
 
     def get_access_token(self, resource: str, tenant_id: str | None = None) -> str:
@@ -89,6 +92,7 @@ class AppAuth:
 
 
 def _bind_to_request() -> None:
-    """``g.appauth`` is the app's long-lived ``AppAuthServices``: binding it is an attribute store, and
-    nothing (token, secret) is fetched until a view calls one of its methods."""
-    g.appauth = services_for(current_app)
+    """``g.appauth`` is a ``RequestAppAuth`` over the app's long-lived services: tokens, secrets and the
+    principal, and nothing else, since templates see ``g``. Binding it stores one small object; nothing (token,
+    secret) is fetched until a view calls one of its methods."""
+    g.appauth = RequestAppAuth(services_for(current_app))

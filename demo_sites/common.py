@@ -1,5 +1,8 @@
 """What both demo home pages show, computed the same way for Django and Flask: the sites differ only in
-how they reach appauth (``request.appauth`` / ``g.appauth``), which is the point of the demo."""
+how they reach appauth, which is the point of the demo. ``appauth`` is what a view gets (``request.appauth``
+/ ``g.appauth``: tokens, secrets, the principal); ``services`` is the app-level object
+(``appauth_django.conf.get_services()`` / the Flask ``AppAuth`` object's ``services``), for the provider as
+an Azure SDK credential and the configuration shown on the page."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from appauth_core import AppAuthError
+from appauth_core.request_appauth import RequestAppAuth
 from appauth_core.services import AppAuthServices
 from appauth_core.token_claims import unverified_claims
 
@@ -41,32 +45,32 @@ class HomePage:
     vault_url: str = ""
 
 
-def _token_status(appauth: AppAuthServices, resource: str) -> TokenStatus:
+def _token_status(appauth: RequestAppAuth, resource: str) -> TokenStatus:
     try:
-        result = appauth.provider.get_authentication_result(resource)
+        claims = unverified_claims(appauth.get_access_token(resource))
     except AppAuthError as error:
         return TokenStatus(resource, ok=False, error=str(error))
-    claims = unverified_claims(result.access_token)
+    expires_on = dt.datetime.fromtimestamp(int(claims["exp"]), dt.timezone.utc)
     return TokenStatus(
         resource,
         ok=True,
         audience=str(claims.get("aud", "")),
-        expires=result.expires_on.strftime("%Y-%m-%d %H:%M:%S UTC"),
-        minutes_left=int((result.expires_on.timestamp() - time.time()) // 60),
+        expires=expires_on.strftime("%Y-%m-%d %H:%M:%S UTC"),
+        minutes_left=int((expires_on.timestamp() - time.time()) // 60),
     )
 
 
-def _blobs(appauth: AppAuthServices) -> list[dict[str, Any]]:
+def _blobs(services: AppAuthServices) -> list[dict[str, Any]]:
     from azure.storage.blob import BlobServiceClient
 
-    service = BlobServiceClient(os.environ["DEMO_STORAGE_ACCOUNT_URL"], credential=appauth.provider)
+    service = BlobServiceClient(os.environ["DEMO_STORAGE_ACCOUNT_URL"], credential=services.provider)
     container = service.get_container_client(os.environ.get("DEMO_STORAGE_CONTAINER", "demo-files"))
     return [{"name": blob.name, "size": blob.size} for blob in container.list_blobs()]
 
 
-def home_page(appauth: AppAuthServices) -> HomePage:
+def home_page(appauth: RequestAppAuth, services: AppAuthServices) -> HomePage:
     page = HomePage(
-        cache_seconds=int(appauth.config.secret_cache_seconds), vault_url=appauth.config.key_vault_url or ""
+        cache_seconds=int(services.config.secret_cache_seconds), vault_url=services.config.key_vault_url or ""
     )
     try:
         page.greeting = appauth.secret(GREETING)
@@ -80,36 +84,36 @@ def home_page(appauth: AppAuthServices) -> HomePage:
             "app id": principal.app_id or "",
             "tenant": principal.tenant_id or "",
         }
-    page.method = appauth.provider.method_used or ""
+    page.method = services.provider.method_used or ""
     try:
-        page.blobs = _blobs(appauth)
+        page.blobs = _blobs(services)
     except Exception as error:  # the page reports storage problems instead of failing
         page.blobs_error = f"{type(error).__name__}: {str(error).splitlines()[0][:300]}"
     return page
 
 
-def rotate(appauth: AppAuthServices) -> str:
+def rotate(services: AppAuthServices) -> str:
     """Write a new version of the greeting into the vault, with the site's own managed identity (the
     provider as an azure-core credential). The page shows it once the cached value's TTL has passed."""
     from azure.keyvault.secrets import SecretClient
 
-    vault_url = appauth.config.key_vault_url
+    vault_url = services.config.key_vault_url
     assert vault_url, "the demo sites always configure a vault"
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%H:%M:%S UTC")
     value = f"Hello from Key Vault! Rotated at {stamp}; cached copies refresh after the TTL."
-    client = SecretClient(vault_url, appauth.provider, verify_challenge_resource=False)
+    client = SecretClient(vault_url, services.provider, verify_challenge_resource=False)
     version: str = client.set_secret(GREETING, value).properties.version or ""
     client.close()
     return version
 
 
-def status(appauth: AppAuthServices) -> tuple[dict[str, Any], int]:
+def status(appauth: RequestAppAuth) -> tuple[dict[str, Any], int]:
     """``/api/status``: what a health check or a JSON API of such a site would do on every request (a cached
     token, a cached secret), with nothing else in the way. The load tests drive this page; the greeting is
     the one the home page shows anyway. 503 when either could not be had, so a load run counts it."""
     try:
         greeting = appauth.secret(GREETING)
-        result = appauth.provider.get_authentication_result(ARM)
+        claims = unverified_claims(appauth.get_access_token(ARM))
     except AppAuthError as error:
         return {"ok": False, "error": type(error).__name__}, 503
-    return {"ok": True, "greeting": greeting, "arm_token_expires_on": int(result.expires_on.timestamp())}, 200
+    return {"ok": True, "greeting": greeting, "arm_token_expires_on": int(claims["exp"])}, 200

@@ -27,7 +27,7 @@ def create_app() -> Flask:
 
     @app.get("/")
     def home() -> str:
-        page = home_page(g.appauth)
+        page = home_page(g.appauth, appauth.services)
         return render_template("home.html", page=page, framework="Flask", access="g.appauth")
 
     @app.get("/api/status")
@@ -41,7 +41,7 @@ def create_app() -> Flask:
         origin = request.headers.get("Origin") or request.headers.get("Referer") or ""
         if urlsplit(origin).netloc != request.host:
             abort(403)
-        rotate_greeting(g.appauth)
+        rotate_greeting(appauth.services)
         return redirect("/?rotated=1")
 
     return app

@@ -12,7 +12,8 @@ from django.http import HttpResponse
 from django.test import RequestFactory, override_settings
 from django.utils.functional import empty
 
-from appauth_core.services import AppAuthServices
+from appauth_core.config import ConfigError
+from appauth_core.request_appauth import RequestAppAuth
 from appauth_django.middleware import AppAuthMiddleware
 
 MIDDLEWARE_NAME = "appauth_django.middleware.AppAuthMiddleware"
@@ -23,14 +24,16 @@ def test_sync_middleware_sets_a_lazy_attribute(appauth_settings, azure_emulator)
 
     def view(request):
         seen["wrapped_before_use"] = request.appauth._wrapped
-        seen["services"] = request.appauth.config  # first touch builds (no I/O)
+        seen["principal"] = request.appauth.principal  # first touch builds (no I/O)
+        seen["wrapped"] = request.appauth._wrapped
         return HttpResponse("ok")
 
     middleware = AppAuthMiddleware(view)
     assert not iscoroutinefunction(middleware)
     middleware(RequestFactory().get("/"))
     assert seen["wrapped_before_use"] is empty
-    assert seen["services"].key_vault_url == azure_emulator.vault.url
+    assert isinstance(seen["wrapped"], RequestAppAuth)
+    assert seen["principal"] is None  # no token yet
     assert azure_emulator.counters["mi"] == 0
     assert azure_emulator.counters["keyvault"] == 0
 
@@ -43,7 +46,7 @@ async def test_async_middleware_is_a_coroutine_function(appauth_settings):
     middleware = AppAuthMiddleware(view)
     assert iscoroutinefunction(middleware)
     response = await middleware(RequestFactory().get("/"))
-    assert response.content == b"AppAuthServices"
+    assert response.content == b"RequestAppAuth"
 
 
 def sync_only_middleware(get_response):
@@ -88,23 +91,23 @@ async def test_async_views(async_client, appauth_settings, azure_emulator, vault
     assert secret["value"] == vault_secrets["api-key"]
 
 
-def test_request_appauth_follows_settings(client, appauth_settings, azure_emulator):
+def test_request_appauth_follows_settings(appauth_settings, vault_secrets):
     seen = []
 
     def view(request):
-        seen.append(request.appauth._wrapped if request.appauth.config else None)
+        try:
+            seen.append(request.appauth.secret("db-password"))
+        except ConfigError as error:
+            seen.append(error.key)
         return HttpResponse("ok")
 
     middleware = AppAuthMiddleware(view)
     middleware(RequestFactory().get("/"))
-    with override_settings(APPAUTH={"KEY_VAULT_URL": "https://elsewhere.vault.azure.net/"}):
+    with override_settings(APPAUTH={}):  # no vault
         middleware(RequestFactory().get("/"))
-    middleware(RequestFactory().get("/"))
-    first, changed, back = seen
-    assert all(isinstance(services, AppAuthServices) for services in seen)
-    assert changed.config.key_vault_url == "https://elsewhere.vault.azure.net/"
-    assert first.config.key_vault_url == back.config.key_vault_url == azure_emulator.vault.url
-    assert back is not first  # rebuilt after the override ended
+    middleware(RequestFactory().get("/"))  # rebuilt after the override ended
+    value = vault_secrets["db-password"]
+    assert seen == [value, "APPAUTH['KEY_VAULT_URL']", value]
 
 
 def test_request_appauth_with_a_broken_setting_raises_on_use(client, settings):
