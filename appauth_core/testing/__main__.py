@@ -25,7 +25,8 @@ from ._control import CONTROL_KEY_HEADER
 from .emulator import PORT_OFFSETS, AzureEmulator, PortInUseError
 
 CONTROL_COMMANDS = ("fault", "counters", "clear-faults")
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# Handled, not raised: the env file goes away whichever way the emulator is stopped (Windows has no SIGHUP).
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
 class UsageError(Exception):
@@ -130,7 +131,7 @@ def _emulator(args: argparse.Namespace) -> AzureEmulator:
             keep_state=args.state_dir is not None,
         )
     except (OSError, ValueError) as exc:  # a state folder that cannot be made, or a state file that is not ours
-        raise UsageError(f"--state-dir {args.state_dir}: {exc}") from None
+        raise UsageError(f"--state-dir {args.state_dir}: {exc}" if args.state_dir else str(exc)) from None
     emulator.configure(legacy_expires_on=args.legacy_expires_on)
     try:
         _seed(emulator, seeds)
@@ -148,7 +149,7 @@ def serve(argv: Sequence[str]) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     stop = threading.Event()
-    for number in STOP_SIGNALS:  # handled, not raised: the env file goes away whichever way we are stopped
+    for number in STOP_SIGNALS:
         signal.signal(number, lambda *_: stop.set())
     try:
         emulator.start()

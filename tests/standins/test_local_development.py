@@ -360,6 +360,23 @@ def test_a_taken_port_is_refused_and_the_running_emulators_env_file_stays(emulat
     assert not emulator_cli.env_file.exists()
 
 
+def test_a_state_dir_holding_something_else_is_a_usage_error(tmp_path):
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "emulator-state.json").write_text("not a state file")
+    env_file = tmp_path / "e.env"
+    result = subprocess.run(
+        [sys.executable, "-m", "appauth_core.testing", "--state-dir", str(state), "--env-file", str(env_file)],
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT,
+    )
+    assert result.returncode == 2
+    assert "is not an emulator state file; delete it to start with a new state" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not env_file.exists()
+
+
 # --- seeding -------------------------------------------------------------------------------------------------
 
 CANARY = "CANARY-secrets-file-value-7f3a"
