@@ -38,7 +38,8 @@ class AppAuth:
         ``APPAUTH_AZURE_AD_INSTANCE``, ``APPAUTH_KEY_VAULT_URL``, ``APPAUTH_SECRET_CACHE_SECONDS`` (300),
         ``APPAUTH_TEMPLATE_SECRETS`` (names templates may render), ``APPAUTH_RESOLVE_REFERENCES`` (True),
         ``APPAUTH_CACHE`` (a Flask-Caching ``Cache`` shared by workers), ``APPAUTH_CACHE_ENCRYPTION_KEY``,
-        ``APPAUTH_ALLOWED_VAULT_HOSTS``. Any other ``APPAUTH_*`` key is an error.
+        ``APPAUTH_ALLOWED_VAULT_HOSTS``, ``APPAUTH_VAULT_SUFFIX`` (what ``VaultName=`` references resolve under).
+        Any other ``APPAUTH_*`` key is an error.
 
         Raises ``ConfigError`` (naming the key) for a wrong setting and ``ReferenceResolutionError`` (naming
         the key) for a ``@Microsoft.KeyVault(...)`` value that cannot be read, so a broken deployment stops
