@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.conftest import REPO, _free_port
 
@@ -104,6 +105,20 @@ def test_home_page_shows_secret_identity_tokens_and_blobs(demo, browser, framewo
         page.screenshot(path=str(_screenshot_dir(tmp_path) / f"demo-{framework.lower()}.png"), full_page=True)
     finally:
         page.close()
+
+
+@pytest.mark.parametrize("framework", ["Django", "Flask"])
+def test_api_status_says_the_secret_was_read_without_showing_it(demo, framework):
+    """A status endpoint has no sign-in: it may say that the secret could be read, never what it holds."""
+    page = requests.get(demo[framework], timeout=30).text
+    greeting = page.split('class="secret">', 1)[1].split("<", 1)[0].strip()
+    assert greeting.startswith("Hello from Key Vault!")
+    reply = requests.get(demo[framework] + "api/status", timeout=30)
+    assert reply.status_code == 200
+    assert reply.json()["ok"] is True
+    assert reply.json()["secret_read"] is True
+    assert greeting not in reply.text
+    assert "eyJ" not in reply.text
 
 
 @pytest.mark.parametrize("framework", ["Django", "Flask"])
