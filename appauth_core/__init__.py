@@ -22,6 +22,7 @@ from .errors import (
     SecretNotFoundError,
     SourceUnavailableError,
     VaultNotAllowedError,
+    VaultResourceNotAllowedError,
 )
 from .provider import AzureServiceTokenProvider, clear_token_cache
 from .result import AppAuthenticationResult, Principal
@@ -52,6 +53,7 @@ __all__ = [
     "SharedSecretCache",
     "SourceUnavailableError",
     "VaultNotAllowedError",
+    "VaultResourceNotAllowedError",
     "__version__",
     "clear_token_cache",
     "is_reference",

@@ -12,6 +12,7 @@ from typing import Any
 from .errors import AppAuthError
 from .references import DEFAULT_VAULT_SUFFIX
 from .vault_hosts import suffix_pattern
+from .vault_scope import key_vault_resource
 
 # Setting names without a framework prefix; Django spells them as keys of APPAUTH, Flask as APPAUTH_<NAME>.
 KEYS = (
@@ -25,6 +26,7 @@ KEYS = (
     "CACHE_ENCRYPTION_KEY",
     "ALLOWED_VAULT_HOSTS",
     "VAULT_SUFFIX",
+    "KEY_VAULT_RESOURCE",
 )
 
 
@@ -48,6 +50,7 @@ class AppAuthConfig:
     cache_encryption_key: str | None = field(default=None, repr=False)
     allowed_vault_hosts: tuple[str, ...] = ()
     vault_suffix: str = DEFAULT_VAULT_SUFFIX  # what VaultName= references resolve under
+    key_vault_resource: str | None = None  # a Key Vault resource besides Azure's own (KeyVaultSecrets)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], *, spell: str = "{}", reference_hint: str = "") -> AppAuthConfig:
@@ -76,6 +79,7 @@ class AppAuthConfig:
             cache_encryption_key=_optional_str(values, "CACHE_ENCRYPTION_KEY", spell),
             allowed_vault_hosts=tuple(_names(values, "ALLOWED_VAULT_HOSTS", spell)),
             vault_suffix=_vault_suffix(values, "VAULT_SUFFIX", spell),
+            key_vault_resource=_key_vault_resource(values, "KEY_VAULT_RESOURCE", spell),
         )
 
 
@@ -143,3 +147,11 @@ def _names(values: Mapping[str, Any], key: str, spell: str) -> Iterable[str]:
             f"{spell.format(key)} must be a list of non-empty strings, e.g. ['public-banner'].", key=spell.format(key)
         )
     return list(value)
+
+
+def _key_vault_resource(values: Mapping[str, Any], key: str, spell: str) -> str | None:
+    value = _optional_str(values, key, spell)
+    try:
+        return key_vault_resource(value, setting=spell.format(key)) if value is not None else None
+    except ValueError as exc:
+        raise ConfigError(str(exc), key=spell.format(key)) from None

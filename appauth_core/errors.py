@@ -15,6 +15,9 @@ secret (client secret, AppKey, token, certificate key or password, secret value)
           ├── KeyVaultUnavailableError        no answer (5xx, 429, network) after retries and no cached
           │                                   value to serve: .status, .retry_after
           ├── VaultNotAllowedError            the vault host is not allow-listed: no token was requested
+          ├── VaultResourceNotAllowedError    (also AzureServiceTokenProviderError) the vault's challenge asked
+          │                                   for a token for a resource that is not Key Vault's: none was
+          │                                   requested; .challenge_resource
           ├── InvalidSecretNameError          (also ValueError) not ^[0-9a-zA-Z-]{1,127}$ (or a bad version);
           │                                   refused before any request
           ├── InvalidReferenceError           (also ValueError) a malformed @Microsoft.KeyVault(...) reference
@@ -140,6 +143,17 @@ class KeyVaultUnavailableError(KeyVaultError):
 
 class VaultNotAllowedError(KeyVaultError):
     """The vault's host (scheme, host and port) is not on the allow-list, so no token was sent there."""
+
+
+class VaultResourceNotAllowedError(KeyVaultError, AzureServiceTokenProviderError):
+    """A vault answered with a challenge asking for a token for ``challenge_resource``, which is not a Key
+    Vault resource (Azure's public and sovereign clouds, or the one the app configured), so no token was
+    requested. Also an ``AzureServiceTokenProviderError``: the Key Vault certificate source raises it where
+    a token was asked for."""
+
+    def __init__(self, message: str, *, vault_url: str | None = None, challenge_resource: str | None = None) -> None:
+        super().__init__(message, vault_url=vault_url)
+        self.challenge_resource = challenge_resource
 
 
 class InvalidSecretNameError(KeyVaultError, ValueError):

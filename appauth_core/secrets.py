@@ -41,6 +41,7 @@ from .shared_cache import (
 )
 from .vault_client import FetchedSecret, SecretMetadata, VaultClients
 from .vault_hosts import VaultHostAllowList, VaultOrigin
+from .vault_scope import key_vault_resource
 
 if TYPE_CHECKING:
     from cryptography.fernet import Fernet  # imported by shared_cache where used
@@ -78,6 +79,10 @@ class KeyVaultSecrets:
     Key Vault cannot be reached. ``allowed_hosts``: vault hosts besides Azure's own suffixes and
     ``vault_url`` (``https://host:port``, ``host`` or ``*.suffix``). ``vault_suffix``: what
     ``VaultName=<v>`` references resolve under (``vault.azure.cn`` in Azure China ...).
+    ``key_vault_resource``: the one Key Vault resource (token audience) besides Azure's public and sovereign
+    ones (``https://vault.azure.net`` ...) that a vault's challenge may ask a token for, e.g.
+    ``https://vault.local.azurestack.external`` on Azure Stack Hub; a challenge for any other resource
+    raises ``VaultResourceNotAllowedError`` before a token is requested.
     ``shared_cache``: a cache shared across processes (``RedisSecretCache`` ...), whose entries are
     encrypted with ``encryption_key`` (a Fernet key, or a reference to one); without a key it is refused
     unless ``allow_unencrypted_shared_cache``. ``client_options``: extra ``SecretClient`` keyword arguments
@@ -93,6 +98,7 @@ class KeyVaultSecrets:
         stale_seconds: float = 3600,
         allowed_hosts: Iterable[str] = (),
         vault_suffix: str = DEFAULT_VAULT_SUFFIX,
+        key_vault_resource: str | None = None,
         shared_cache: SharedSecretCache | None = None,
         encryption_key: str | bytes | None = None,
         allow_unencrypted_shared_cache: bool = False,
@@ -114,7 +120,12 @@ class KeyVaultSecrets:
         self._provider = provider
         self._provider_lock = threading.Lock()
         fork_safety.new_lock_in_child(self, "_provider_lock")
-        self._clients = VaultClients(self._credential, max_connections=max_concurrency, client_options=client_options)
+        self._clients = VaultClients(
+            self._credential,
+            max_connections=max_concurrency,
+            client_options=client_options,
+            key_vault_resource=_resource(key_vault_resource) if key_vault_resource else None,
+        )
         self._cache = SecretCache(clock)
         self._refs: dict[Hashable, SecretRef] = {}
         # (name, version) -> cache key, remembered after a first read passed every check (name, version,
@@ -371,6 +382,13 @@ def _vault_origin(vault_url: str) -> VaultOrigin:
         raise KeyVaultConfigurationError(
             f"vault_url {vault_url!r} is not a vault URL ({exc}); e.g. 'https://myvault.vault.azure.net/'"
         ) from None
+
+
+def _resource(value: str) -> str:
+    try:
+        return key_vault_resource(value)
+    except ValueError as exc:
+        raise KeyVaultConfigurationError(str(exc)) from None
 
 
 def _allow_list(vault: VaultOrigin | None, suffix: str, allowed_hosts: Iterable[str]) -> VaultHostAllowList:

@@ -59,6 +59,7 @@ class AppAuthServices:
                 cache_seconds=config.secret_cache_seconds,
                 allowed_hosts=config.allowed_vault_hosts,
                 vault_suffix=config.vault_suffix,
+                key_vault_resource=config.key_vault_resource,
                 shared_cache=shared_cache,
                 encryption_key=config.cache_encryption_key,
             )

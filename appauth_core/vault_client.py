@@ -7,13 +7,19 @@ Key Vault is down, so a request should fail fast rather than block a web worker 
 
 A 401 to a token from our cache is answered by renewing that token once and reading once more (see
 ``RenewingCredential``): otherwise a refused token would keep failing every read until it expires.
+
+Each client's credential is wrapped in ``KeyVaultScopedCredential``: whatever a vault's challenge asks for,
+tokens are only requested for Key Vault's own resources (see ``vault_scope``). At most ``MAX_CLIENTS``
+clients are kept, the least recently used going first.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import email.utils
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -44,6 +50,7 @@ from .provider import AzureServiceTokenProvider
 from .references import SecretRef
 from .single_flight import SingleFlight
 from .vault_hosts import VaultOrigin
+from .vault_scope import KeyVaultScopedCredential
 
 if TYPE_CHECKING:
     # Imported where first used: an app that only asks for tokens never loads the Key Vault SDK (import time
@@ -68,6 +75,15 @@ CONNECTION_TIMEOUT = 10.0
 READ_TIMEOUT = 20.0
 TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 _MAX_ISSUED = 64
+MAX_CLIENTS = 64
+"""Vault clients kept at once, the least recently used going first. An app reads a handful of vaults; but
+a reference may name any ``*.vault.azure.net`` vault, and settings someone else can write to could name a
+new one on every read. 64 clients hold about 2 MB (32 KB each, measured with tracemalloc over 500 clients);
+a client dropped is rebuilt on its next read, for one more challenge round trip."""
+HOW_TO_ALLOW_RESOURCE = (
+    "configure it: KeyVaultSecrets(key_vault_resource=...), APPAUTH['KEY_VAULT_RESOURCE'] in Django, "
+    "APPAUTH_KEY_VAULT_RESOURCE in Flask"
+)
 
 
 @dataclass(frozen=True)
@@ -176,7 +192,10 @@ class RenewingCredential:
 
 
 class VaultClients:
-    """``fetch(ref)`` for any allowed vault; the caller checks the allow-list before calling."""
+    """``fetch(ref)`` for any allowed vault; the caller checks the allow-list before calling.
+
+    ``key_vault_resource``: the one Key Vault resource besides Azure's that a vault's challenge may ask a
+    token for. ``max_clients``: how many vaults' clients are kept (``MAX_CLIENTS``)."""
 
     def __init__(
         self,
@@ -184,11 +203,15 @@ class VaultClients:
         *,
         max_connections: int = 64,
         client_options: Mapping[str, Any] | None = None,
+        key_vault_resource: str | None = None,
+        max_clients: int = MAX_CLIENTS,
     ) -> None:
         self._credential = credential
         self._options = dict(client_options or {})
         self._max_connections = max_connections
-        self._clients: dict[VaultOrigin, SecretClient] = {}
+        self._key_vault_resource = key_vault_resource  # canonical (vault_scope.key_vault_resource), or None
+        self._max_clients = max_clients
+        self._clients: OrderedDict[VaultOrigin, SecretClient] = OrderedDict()
         self._tokens: Any = None  # what every client gets as its credential; built with the first client
         self._session: requests.Session | None = None
         self._lock = threading.Lock()
@@ -198,7 +221,7 @@ class VaultClients:
         # Abandoned, not closed: the clients' pooled TLS connections are the parent's (fork_safety closes
         # the child's copies of their sockets); the next fetch builds new clients on a new session.
         self._lock = threading.Lock()
-        self._clients = {}
+        self._clients = OrderedDict()
         self._session = None
 
     def fetch(self, ref: SecretRef) -> FetchedSecret:
@@ -236,7 +259,7 @@ class VaultClients:
 
     def close(self) -> None:
         with self._lock:
-            clients, self._clients = list(self._clients.values()), {}
+            clients, self._clients = list(self._clients.values()), OrderedDict()
             session, self._session = self._session, None
         for client in clients:
             client.close()
@@ -246,11 +269,17 @@ class VaultClients:
     def _client(self, origin: VaultOrigin) -> SecretClient:
         client = self._clients.get(origin)
         if client is not None:
+            with contextlib.suppress(KeyError):  # dropped by another thread just now: this one still works
+                self._clients.move_to_end(origin)  # one C call, atomic under the GIL: no lock on the hit path
             return client
         with self._lock:
             client = self._clients.get(origin)
             if client is None:
                 client = self._clients[origin] = self._new_client(origin)
+                while len(self._clients) > self._max_clients:
+                    # Dropped, not closed: a reader may still hold it, and the session (or the app's own
+                    # transport) it uses is shared with the clients kept.
+                    self._clients.popitem(last=False)
             return client
 
     def _new_client(self, origin: VaultOrigin) -> SecretClient:
@@ -258,12 +287,19 @@ class VaultClients:
 
         options = dict(self._options)
         retry = {key: options.pop(key, default) for key, default in RETRY_DEFAULTS.items()}
+        credential = KeyVaultScopedCredential(
+            self._token_credential(),
+            vault_url=origin.url,
+            configured=self._key_vault_resource,
+            how_to_allow=HOW_TO_ALLOW_RESOURCE,
+        )
         return SecretClient(
             origin.url,
-            self._token_credential(),
-            # The challenge-resource check (the challenge's resource must be a suffix of the vault's host)
-            # stays on for real vaults. Loopback hosts (the emulator) can never pass it: the emulator's
-            # challenge names https://vault.azure.net, and *.localhost does not resolve everywhere.
+            credential,
+            # The SDK's challenge-resource check (the challenge's resource must be a suffix of the vault's
+            # host) stays on for real vaults, besides our own guard above (Key Vault resources only, for every
+            # vault). Loopback hosts (the emulator) can never pass it: the emulator's challenge names
+            # https://vault.azure.net, and *.localhost does not resolve everywhere.
             verify_challenge_resource=not origin.is_loopback,
             retry_policy=BoundedRetryPolicy(**retry),
             transport=options.pop("transport", None) or self._transport(options),

@@ -8,7 +8,8 @@ signs in with it. As .NET's ``KeyVaultClient``: the secret must hold a password-
 tenant defaults to the one in the Key Vault token (``tid``).
 
 The secret is read with azure-keyvault-secrets' ``SecretClient`` (challenge protocol, retries, api
-versions), given a small azure-core credential over the ``TokenSource``.
+versions), given a small azure-core credential over the ``TokenSource``, wrapped like every Key Vault
+client's credential so that the vault's challenge can only obtain a Key Vault token (``vault_scope``).
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOpt
 from azure.core.exceptions import AzureError, HttpResponseError
 
 from .. import fork_safety
-from ..errors import AzureServiceTokenProviderError, ConnectionStringError
+from ..errors import AzureServiceTokenProviderError, ConnectionStringError, VaultResourceNotAllowedError
 from ..token_claims import unverified_claims
+from ..vault_scope import KeyVaultScopedCredential
+from ..vault_scope import key_vault_resource as canonical_resource
 from .base import SourceToken, TokenRequest, TokenSource
 from .certificate import certificate_credential
 from .certificate_store import CertificateLoadError, StoredCertificate, load_pkcs12
@@ -37,6 +40,9 @@ IDENTIFIER_KEY = "KeyVaultCertificateSecretIdentifier"
 PKCS12_CONTENT_TYPE = "application/x-pkcs12"
 _RETRIEVAL_FAILED = "Specified Key Vault certificate was unable to be retrieved."
 _IDENTIFIER_FORM = "https://<vault name>.vault.azure.net/secrets/<certificate name>[/<version>]"
+_HOW_TO_ALLOW_RESOURCE = (
+    "pass KeyVaultCertificateSource(key_vault_resource=...); a connection string cannot name another Key Vault resource"
+)
 
 
 # --- the identifier ------------------------------------------------------------------------------
@@ -184,7 +190,9 @@ class _VaultCertificate:
 class KeyVaultCertificateSource:
     """Signs in as ``app_id`` with the certificate kept in Key Vault at ``secret_identifier``.
 
-    ``vault_token_source`` gets the Key Vault token (a managed identity, the Azure CLI, a chain ...). The
+    ``vault_token_source`` gets the Key Vault token (a managed identity, the Azure CLI, a chain ...), only
+    ever for a Key Vault resource: Azure's own, or ``key_vault_resource`` (Azure Stack Hub, a private
+    cloud); a vault challenging for anything else gets ``VaultResourceNotAllowedError`` and no token. The
     certificate is fetched once and kept for the source's lifetime; when Entra refuses it (rotated in Key
     Vault and the old one removed from the app), it is fetched again once.
     """
@@ -198,9 +206,11 @@ class KeyVaultCertificateSource:
         *,
         tenant_id: str | None = None,
         vault_token_source: TokenSource,
+        key_vault_resource: str | None = None,
     ) -> None:
         if not app_id:
             raise ValueError("KeyVaultCertificateSource needs an app id")
+        self.key_vault_resource = canonical_resource(key_vault_resource) if key_vault_resource else None
         self.app_id = app_id
         self.secret_identifier = secret_identifier.strip()
         self.identifier = parse_secret_identifier(secret_identifier)
@@ -272,14 +282,22 @@ class KeyVaultCertificateSource:
         from azure.keyvault.secrets import SecretClient  # here: the SDK is loaded only by the apps that use it
 
         identifier = self.identifier
+        scoped = KeyVaultScopedCredential(
+            credential,
+            vault_url=identifier.vault_url,
+            configured=self.key_vault_resource,
+            how_to_allow=_HOW_TO_ALLOW_RESOURCE,
+        )
         try:
             with SecretClient(
                 identifier.vault_url,
-                credential,
+                scoped,
                 verify_challenge_resource=not _is_loopback(identifier.host),
                 permit_redirects=False,  # Key Vault never redirects; a redirect could only lead a request elsewhere
             ) as client:
                 secret = client.get_secret(identifier.name, identifier.version)
+        except VaultResourceNotAllowedError:
+            raise  # as it is: it names the vault and what its challenge asked for
         except AzureServiceTokenProviderError as exc:
             reason = f"No Key Vault access token from {getattr(self.vault_token_source, 'name', 'its source')}: "
             raise self._retrieval_error(request, reason + exc.message) from None

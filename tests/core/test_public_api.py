@@ -13,6 +13,7 @@ EXPECTED = {
     "InvalidSecretNameError", "KeyVaultConfigurationError", "KeyVaultError", "KeyVaultSecrets",
     "KeyVaultUnavailableError", "Principal", "RedisSecretCache", "SecretAccessDeniedError", "SecretDisabledError",
     "SecretMetadata", "SecretNotFoundError", "SharedSecretCache", "SourceUnavailableError", "VaultNotAllowedError",
+    "VaultResourceNotAllowedError",
     "__version__", "clear_token_cache", "is_reference",
 }  # fmt: skip
 
@@ -28,6 +29,9 @@ def test_error_tree():
     assert issubclass(appauth_core.ConnectionStringError, ValueError)
     assert issubclass(appauth_core.KeyVaultError, appauth_core.AppAuthError)
     assert issubclass(appauth_core.AzureServiceTokenProviderError, appauth_core.AppAuthError)
+    refused = appauth_core.VaultResourceNotAllowedError
+    assert issubclass(refused, appauth_core.KeyVaultError)
+    assert issubclass(refused, appauth_core.AzureServiceTokenProviderError)  # raised where a token was asked for
 
 
 def test_the_core_never_imports_a_web_framework():

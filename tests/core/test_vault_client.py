@@ -1,5 +1,5 @@
-"""How the SecretClient is configured (challenge check, redirects, bounded retries) and how a Retry-After is
-read. No network: the clients are inspected, not used."""
+"""How the SecretClient is configured (challenge check, Key Vault scope guard, redirects, bounded retries),
+how many are kept, and how a Retry-After is read. No network: the clients are inspected, not used."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ import pytest
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import HttpResponseError
 
-from appauth_core.vault_client import BoundedRetryPolicy, VaultClients, retry_after_seconds
+from appauth_core import VaultResourceNotAllowedError
+from appauth_core.vault_client import MAX_CLIENTS, BoundedRetryPolicy, VaultClients, retry_after_seconds
 from appauth_core.vault_hosts import VaultOrigin
+from appauth_core.vault_scope import KeyVaultScopedCredential
 
 
 class Credential:
@@ -49,6 +51,42 @@ def test_one_client_per_vault_is_kept():
     origin = VaultOrigin("myvault.vault.azure.net")
     assert clients._client(origin) is clients._client(VaultOrigin("myvault.vault.azure.net", 443))
     assert clients._client(origin) is not clients._client(VaultOrigin("other.vault.azure.net"))
+    clients.close()
+
+
+def test_every_client_gets_the_key_vault_scope_guard():
+    clients = VaultClients(Credential, key_vault_resource="https://vault.contoso.example")
+    for origin in (VaultOrigin("myvault.vault.azure.net"), VaultOrigin("127.0.0.1", 8443)):
+        credential = clients._client(origin)._client._config.authentication_policy._credential
+        assert isinstance(credential, KeyVaultScopedCredential)
+        assert credential.get_token("https://vault.contoso.example/.default").token == "token"
+        with pytest.raises(VaultResourceNotAllowedError) as caught:
+            credential.get_token("https://management.azure.com/.default")
+        assert caught.value.vault_url == origin.url
+        assert "KEY_VAULT_RESOURCE" in str(caught.value)
+    clients.close()
+
+
+def test_clients_are_bounded_the_least_recently_used_going_first():
+    assert MAX_CLIENTS == 64
+    clients = VaultClients(Credential, max_clients=2)
+    a, b, c = (VaultOrigin(f"{name}.vault.azure.net") for name in "abc")
+    first_a = clients._client(a)
+    clients._client(b)
+    assert clients._client(a) is first_a  # a used again: b is now the least recently used
+    clients._client(c)
+    assert list(clients._clients) == [a, c]
+    assert clients._client(a) is first_a
+    clients._client(b)  # built again
+    assert list(clients._clients) == [a, b]
+    clients.close()
+
+
+def test_a_flood_of_vault_names_keeps_max_clients():
+    clients = VaultClients(Credential)
+    for index in range(MAX_CLIENTS * 3):
+        clients._client(VaultOrigin(f"v{index}.vault.azure.net"))
+    assert len(clients._clients) == MAX_CLIENTS
     clients.close()
 
 

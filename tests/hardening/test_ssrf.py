@@ -27,6 +27,7 @@ from appauth_core import (
     KeyVaultError,
     KeyVaultSecrets,
     VaultNotAllowedError,
+    VaultResourceNotAllowedError,
 )
 from appauth_core.cache import TokenCache
 from appauth_core.testing import AzureEmulator
@@ -312,7 +313,7 @@ def test_a_vault_challenge_naming_a_foreign_host(
     azure_emulator: AzureEmulator, azure_emulator_env: dict[str, str], foreign: Foreign, name: str
 ) -> None:
     """Only the tenant is taken from a challenge's authority (tokens come from the provider's own Entra ID); a
-    foreign resource gets a token for that audience, sent to the vault (which refuses it), never to the host."""
+    foreign resource gets no token at all (test_security_vault_scope.py), let alone one sent to that host."""
     # A vault of its own: azure-keyvault caches each vault's challenge for the process.
     vault = azure_emulator.add_vault(f"challenge{uuid.uuid4().hex[:8]}")
     vault.set_secret("challenged", "value")
@@ -328,11 +329,13 @@ def test_a_vault_challenge_naming_a_foreign_host(
         f"keyvault.{vault.name}.challenge", status=401, body=body, headers={"WWW-Authenticate": challenge}
     )
     secrets = KeyVaultSecrets(vault.url, _service_principal(azure_emulator))
-    # A foreign resource: the vault refuses the token of that audience (401 AKV10022, with its own challenge);
-    # the token is renewed once and the read retried, which the vault's own challenge now directs.
-    assert secrets.get("challenged") == "value"
-    reads, challenges = (2, 2) if name == "resource" else (1, 1)  # the retry starts with a challenge of its own
-    assert azure_emulator.counters[f"keyvault.{vault.name}.get_secret"] == reads
-    assert azure_emulator.counters[f"keyvault.{vault.name}.challenge"] == challenges
+    if name == "resource":  # not a Key Vault resource: refused before a token is requested
+        with pytest.raises(VaultResourceNotAllowedError):
+            secrets.get("challenged")
+        assert _token_requests(azure_emulator) == 0
+    else:
+        assert secrets.get("challenged") == "value"
+    assert azure_emulator.counters[f"keyvault.{vault.name}.get_secret"] == (0 if name == "resource" else 1)
+    assert azure_emulator.counters[f"keyvault.{vault.name}.challenge"] == 1
     assert foreign.connections() == 0
     assert foreign.authorization_headers() == []
