@@ -119,6 +119,13 @@ class AzureServiceTokenProvider:
         return self._principal
 
     @property
+    def cache_identity(self) -> str:
+        """Who this provider's tokens are for, as its token cache tells identities apart: the method and the
+        app or managed identity it names (never a secret), and the Entra host. Stable across processes
+        configured alike: ``KeyVaultSecrets`` partitions its shared cache by it."""
+        return f"{self._source.cache_identity}|{self._authority_host}"
+
+    @property
     def method_used(self) -> str | None:
         """Which method produced the last token ("Azure CLI", "Managed identity (App Service)" ...)."""
         return self._method

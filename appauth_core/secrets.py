@@ -38,6 +38,7 @@ from .shared_cache import (
     SharedSecretCache,
     SupportsAdd,
     fernet_for,
+    namespace_for,
 )
 from .vault_client import FetchedSecret, SecretMetadata, VaultClients
 from .vault_hosts import VaultHostAllowList, VaultOrigin
@@ -355,7 +356,14 @@ class KeyVaultSecrets:
             self._hosts.check(self._key_ref.origin, self._key_ref.name)
         elif key is not None:
             self._fernet = (key, fernet_for(key))
-        return SealedSharedCache(backend, self._cipher, clock=self._clock)
+        return SealedSharedCache(backend, self._cipher, namespace=self._shared_namespace, clock=self._clock)
+
+    def _shared_namespace(self) -> str:
+        """This app's and identity's partition of the shared cache (``namespace_for``): the encryption key
+        (read from Key Vault first when it is a reference) and the provider's ``cache_identity``."""
+        self._cipher()
+        key = self._fernet[0] if self._fernet is not None else None
+        return namespace_for(key, self._credential().cache_identity)
 
     def _cipher(self) -> Fernet | None:
         """The Fernet for the shared cache: fixed, or read (and re-read on its TTL) from Key Vault."""

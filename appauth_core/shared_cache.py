@@ -8,8 +8,11 @@ fill lease, so processes that miss at the same moment wait for one of them to re
 
 What goes in is sealed here (``SealedSharedCache``): a Fernet token (AES-CBC + HMAC) of a JSON payload that
 also names its own cache key, so a value cannot be replayed under another secret's key. Keys are hashes of
-(vault, name, version): fixed length and safe for every engine (memcached refuses spaces and long keys).
-A value that cannot be opened (another key, tampering, an old format) is a miss, never a crash.
+(namespace, vault, name, version): fixed length and safe for every engine (memcached refuses spaces and
+long keys). The namespace (``namespace_for``) is derived from the app's encryption key and the identity that
+reads Key Vault, so two apps sharing one Redis never overwrite each other's entries, and an identity whose
+access was revoked is never served what another identity read: it reads Key Vault, which says no.
+A value that cannot be opened (tampering, an old format) is a miss, never a crash.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import hmac
 import json
 import logging
 import time
@@ -133,19 +137,23 @@ class SharedEntry:
 
 class SealedSharedCache:
     """Encrypts, names and leases entries in a ``SharedSecretCache``. Every engine error is logged and
-    treated as a miss: the shared cache must never be the reason a secret cannot be read."""
+    treated as a miss: the shared cache must never be the reason a secret cannot be read. ``namespace``
+    gives the partition this app and identity read and write (``namespace_for``), asked on every use: the
+    key may be rotated, and the provider is built on first use."""
 
     def __init__(
         self,
         backend: SharedSecretCache,
         cipher: Callable[[], Fernet | None],
         *,
+        namespace: Callable[[], str],
         clock: Callable[[], float] = time.time,
         lease_seconds: float = LEASE_SECONDS,
         poll_interval: float = POLL_INTERVAL,
     ) -> None:
         self._backend = backend
         self._cipher = cipher
+        self._namespace = namespace
         self._clock = clock
         self._lease_seconds = lease_seconds
         self._poll_interval = poll_interval
@@ -153,8 +161,12 @@ class SealedSharedCache:
     def __repr__(self) -> str:
         return f"SealedSharedCache({self._backend!r})"
 
+    def key(self, ref: SecretRef) -> str:
+        """The engine key of ``ref``'s entry in this app's and identity's partition."""
+        return cache_key(ref, self._namespace())
+
     def read(self, ref: SecretRef) -> SharedEntry | None:
-        key = cache_key(ref)
+        key = self.key(ref)
         try:
             raw = self._backend.get(key)
         except Exception as exc:
@@ -163,7 +175,7 @@ class SealedSharedCache:
         return self._open(key, raw, ref) if raw is not None else None
 
     def write(self, ref: SecretRef, entry: SharedEntry, timeout: float) -> None:
-        key = cache_key(ref)
+        key = self.key(ref)
         try:
             self._backend.set(key, self._seal(key, entry), max(timeout, 1.0))
         except Exception as exc:
@@ -171,7 +183,7 @@ class SealedSharedCache:
 
     def delete(self, ref: SecretRef) -> None:
         try:
-            self._backend.delete(cache_key(ref))
+            self._backend.delete(self.key(ref))
         except Exception as exc:
             _engine_failed("delete", ref, exc)
 
@@ -179,7 +191,7 @@ class SealedSharedCache:
     def fill(self, ref: SecretRef) -> Iterator[SharedEntry | None]:
         """Yields an entry another process stored while we waited for its fill lease, or None: then this
         process reads Key Vault (and ``write``s). Without ``add`` on the engine there is no lease: None at once."""
-        lease = cache_key(ref) + ":lease"
+        lease = self.key(ref) + ":lease"
         taken = self._take_lease(lease, ref)
         if taken is None:
             yield None
@@ -206,7 +218,7 @@ class SealedSharedCache:
             return None
 
     def _wait_for_filler(self, lease: str, ref: SecretRef) -> SharedEntry | None:
-        key = cache_key(ref)
+        key = self.key(ref)
         deadline = time.monotonic() + self._lease_seconds
         while time.monotonic() < deadline:
             time.sleep(self._poll_interval)
@@ -251,9 +263,19 @@ class SealedSharedCache:
         return entry if entry.expires_at > self._clock() else None
 
 
-def cache_key(ref: SecretRef) -> str:
-    digest = hashlib.sha256("\0".join(ref.key).encode()).hexdigest()
+def cache_key(ref: SecretRef, namespace: str) -> str:
+    """``kv:`` and a SHA-256 of (namespace, vault, name, version)."""
+    digest = hashlib.sha256("\0".join((namespace, *ref.key)).encode()).hexdigest()
     return f"kv:{digest}"
+
+
+def namespace_for(encryption_key: str | bytes | None, identity: str) -> str:
+    """The partition of the shared cache one app and identity use: an HMAC-SHA256 of ``identity`` (who reads
+    Key Vault, e.g. the provider's ``cache_identity``) keyed with the app's encryption key. Apps with
+    different keys, and identities with different names, never share an entry; the engine sees neither the
+    key nor the identity. Without a key (``allow_unencrypted_shared_cache``) only the identity separates."""
+    key = encryption_key.encode() if isinstance(encryption_key, str) else encryption_key or b""
+    return hmac.new(key, b"appauth-shared-cache\0" + identity.encode(), hashlib.sha256).hexdigest()
 
 
 def _engine_failed(action: str, ref: SecretRef, exc: Exception) -> None:

@@ -20,7 +20,7 @@ from appauth_core.errors import AppAuthError
 from appauth_core.framework_cache import ObjectCacheAdapter
 from appauth_core.request_appauth import RequestAppAuth
 from appauth_core.services import AppAuthServices
-from appauth_core.shared_cache import SharedSecretCache
+from appauth_core.shared_cache import RedisSecretCache, SharedSecretCache
 
 from .cache import AliasCache
 
@@ -62,13 +62,16 @@ def build_services(config: AppAuthConfig, *, shared: bool = True) -> AppAuthServ
 
 
 def shared_cache(config: AppAuthConfig) -> SharedSecretCache | None:
-    """``APPAUTH['CACHE']`` (a ``CACHES`` alias) as the shared secret cache, or None."""
+    """``APPAUTH['CACHE']`` (a ``CACHES`` alias, or a ``RedisSecretCache``) as the shared secret cache, or None."""
     if config.cache is None:
         return None
     alias = config.cache
+    if isinstance(alias, RedisSecretCache):  # Django's Redis backend unpickles what it reads; this one never does
+        return alias
     if not isinstance(alias, str) or alias not in settings.CACHES:
         raise ConfigError(
-            f"{spell('CACHE')} must name a cache in CACHES (e.g. a redis cache), not {alias!r}. "
+            f"{spell('CACHE')} must name a cache in CACHES (e.g. a redis cache) or be a RedisSecretCache, not "
+            f"{alias!r}. "
             f"CACHES has: {', '.join(map(repr, settings.CACHES)) or 'nothing'}.",
             key=spell("CACHE"),
         )

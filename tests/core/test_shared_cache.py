@@ -97,7 +97,7 @@ def test_processes_missing_together_wait_for_one_reader(azure_emulator, azure_em
     reader = threading.Thread(target=lambda: values.append(first.get(name)))
     reader.start()
     client = redis.Redis.from_url(redis_url)
-    lease = prefix + cache_key(first._ref(name)) + ":lease"
+    lease = prefix + first._shared.key(first._ref(name)) + ":lease"
     while not client.exists(lease) and reader.is_alive():
         threading.Event().wait(0.01)
     assert second.get(name) == "value"
@@ -119,15 +119,24 @@ def test_values_in_redis_are_encrypted(azure_emulator, azure_emulator_env, redis
     assert 0 < redis_client.pttl(redis_client.keys(prefix + "kv:*")[0]) <= 300_000  # it expires with the TTL
 
 
-def test_a_wrong_key_is_a_miss_not_a_crash(azure_emulator, azure_emulator_env, redis_url, prefix, key, caplog):
+def test_a_wrong_key_is_a_miss_not_a_crash(
+    azure_emulator, azure_emulator_env, redis_url, redis_client, prefix, key, caplog
+):
     name, value = unique(), canary()
     azure_emulator.vault.set_secret(name, value)
-    secrets_for(azure_emulator, shared_cache=shared(redis_url, prefix), encryption_key=key).get(name)
-    other_key = Fernet.generate_key()
-    with caplog.at_level(logging.WARNING, logger="appauth_core"):
-        other = secrets_for(azure_emulator, shared_cache=shared(redis_url, prefix), encryption_key=other_key)
-        assert other.get(name) == value
+    first = secrets_for(azure_emulator, shared_cache=shared(redis_url, prefix), encryption_key=key)
+    first.get(name)
+    other = secrets_for(azure_emulator, shared_cache=shared(redis_url, prefix), encryption_key=Fernet.generate_key())
+    assert other.get(name) == value  # another key is another partition: a plain miss
     assert azure_emulator.counters[GET] == 2
+    assert len(stored(redis_client, prefix)) == 2  # and the first app's entry is still there
+    # An entry under this app's key that this app's key cannot open (written by someone else): a miss, logged.
+    ref = first._ref(name)
+    redis_client.set(prefix + first._shared.key(ref), redis_client.get(prefix + other._shared.key(ref)))
+    with caplog.at_level(logging.WARNING, logger="appauth_core"):
+        fresh = secrets_for(azure_emulator, shared_cache=shared(redis_url, prefix), encryption_key=key)
+        assert fresh.get(name) == value
+    assert azure_emulator.counters[GET] == 3
     assert "could not be opened" in caplog.text and value not in caplog.text
 
 
@@ -140,7 +149,7 @@ def test_an_entry_cannot_be_replayed_under_another_secrets_key(
     secrets = secrets_for(azure_emulator, shared_cache=shared(redis_url, prefix), encryption_key=key)
     secrets.get(private)
     [sealed] = stored(redis_client, prefix)
-    redis_client.set(prefix + cache_key(secrets._ref(public)), sealed)  # someone with write access to Redis
+    redis_client.set(prefix + secrets._shared.key(secrets._ref(public)), sealed)  # someone with write access to Redis
     fresh = secrets_for(azure_emulator, shared_cache=shared(redis_url, prefix), encryption_key=key)
     assert fresh.get(public) == "public-value"
 
@@ -256,13 +265,13 @@ class LeasingDictCache(DictCache):
 def test_a_value_stored_just_before_the_lease_is_taken_is_used(key):
     """Another process filled the entry and let go of its lease between our miss and our lease."""
     engine = LeasingDictCache()
-    sealed = SealedSharedCache(engine, lambda: Fernet(key))
+    sealed = SealedSharedCache(engine, lambda: Fernet(key), namespace=lambda: "app")
     ref = SecretRef(VaultOrigin("myvault.vault.azure.net"), "db")
     meta = SecretMetadata(name="db", vault_url=ref.vault_url, version="1")
     sealed.write(ref, SharedEntry("value", meta, time.time() + 60), 60)
     with sealed.fill(ref) as filled:
         assert filled is not None and filled.value == "value"
-    assert list(engine.data) == [cache_key(ref)]  # the lease is let go
+    assert list(engine.data) == [cache_key(ref, "app")]  # the lease is let go
 
 
 def test_an_engine_without_add_still_works(azure_emulator, azure_emulator_env, key):
@@ -272,7 +281,7 @@ def test_an_engine_without_add_still_works(azure_emulator, azure_emulator_env, k
     for _ in range(2):
         assert secrets_for(azure_emulator, shared_cache=engine, encryption_key=key).get(name) == "value"
     assert azure_emulator.counters[GET] == 1
-    assert "SealedSharedCache" in repr(SealedSharedCache(engine, lambda: None))
+    assert "SealedSharedCache" in repr(SealedSharedCache(engine, lambda: None, namespace=str))
 
 
 def test_provider_is_built_lazily_from_the_environment(azure_emulator, azure_emulator_env):
