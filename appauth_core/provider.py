@@ -166,10 +166,15 @@ class AzureServiceTokenProvider:
         """azure-core ``SupportsTokenInfo`` (what SecretClient 4.9+ calls first)."""
         return _token_info(self._entry(*_token_info_request(scopes, options)))
 
-    @functools.cached_property
+    @property
     def aio(self) -> AsyncCredential:
         """This provider as an azure-core ``AsyncTokenCredential`` / ``AsyncSupportsTokenInfo``, for the
-        ``.aio`` Azure SDK clients: ``SecretClient(url, credential=provider.aio)``. Same cache, same tokens."""
+        ``.aio`` Azure SDK clients: ``SecretClient(url, credential=provider.aio)``. Same cache, same tokens.
+        A new one on each access: it holds nothing but this provider, so any of them serves."""
+        # Not kept on the provider: that would be a reference cycle, keeping every provider (its sources, their
+        # HTTP sessions and locks) alive until the garbage collector runs. Not functools.cached_property either:
+        # on Python 3.10/3.11 it holds one lock for every provider while it builds the value, which a process
+        # forked at that moment would inherit held.
         from .async_credential import AsyncCredential
 
         return AsyncCredential(self)
