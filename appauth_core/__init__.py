@@ -21,6 +21,7 @@ from .errors import (
     SecretDisabledError,
     SecretNotFoundError,
     SourceUnavailableError,
+    UntrustedProgramError,
     VaultNotAllowedError,
     VaultResourceNotAllowedError,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "SecretNotFoundError",
     "SharedSecretCache",
     "SourceUnavailableError",
+    "UntrustedProgramError",
     "VaultNotAllowedError",
     "VaultResourceNotAllowedError",
     "__version__",

@@ -5,9 +5,13 @@ secret (client secret, AppKey, token, certificate key or password, secret value)
      ├── AzureServiceTokenProviderError       no token: .resource, .authority, .method, .attempts
      │    ├── ConnectionStringError           (also ValueError) the connection string is wrong: .key
      │    ├── InvalidRequestError             (also ValueError) a bad resource, tenant or scope argument
-     │    └── SourceUnavailableError          this way of getting a token cannot work here (not
-     │                                        installed, not signed in, no identity endpoint); the
-     │                                        default chain moves on to the next method
+     │    ├── SourceUnavailableError          this way of getting a token cannot work here (not
+     │    │                                   installed, not signed in, no identity endpoint); the
+     │    │                                   default chain moves on to the next method (and only
+     │    │                                   then); .retry_after when it may work later
+     │    └── UntrustedProgramError           the program a developer source would run (or the file
+     │                                        naming it) is not that tool, or others could change it:
+     │                                        nothing was run; .path
      └── KeyVaultError                        a secret could not be had: .vault_url, .secret_name, .version
           ├── SecretNotFoundError             Key Vault says: no such secret (or version)
           ├── SecretAccessDeniedError         Key Vault says: this identity may not read it (403/401)
@@ -31,6 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 
 class AppAuthError(Exception):
@@ -80,7 +85,42 @@ class ConnectionStringError(AzureServiceTokenProviderError, ValueError):
 
 
 class SourceUnavailableError(AzureServiceTokenProviderError):
-    """This method cannot work in this environment; a chain should try the next one."""
+    """This method cannot work in this environment; a chain should try the next one. ``retry_after``: the
+    seconds after which it may work after all (an IMDS that did not answer its probe yet), None when
+    nothing suggests it will."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **context: Any) -> None:
+        super().__init__(message, **context)
+        self.retry_after = retry_after
+
+
+class UntrustedProgramError(AzureServiceTokenProviderError):
+    """A program a developer source would run for a token (Visual Studio's token service, the Azure CLI),
+    or the file that names it, is not that tool or could be changed by someone other than this user or an
+    administrator; nothing was run. ``path`` names the file or program refused."""
+
+    def __init__(self, message: str, *, path: str | None = None, **context: Any) -> None:
+        super().__init__(message, **context)
+        self.path = path
+
+
+class TokenWaitTimeoutError(AzureServiceTokenProviderError):
+    """Another caller's fetch of the same token was still under way after ``waited`` seconds (the deadline,
+    ``http_limits.DEFAULT_DEADLINE``), so this caller stopped waiting for it. The fetch goes on, and the token
+    it gets is cached for the callers after it."""
+
+    def __init__(self, message: str, *, waited: float, **context: Any) -> None:
+        super().__init__(message, **context)
+        self.waited = waited
+
+    @classmethod
+    def after(cls, waited: float) -> TokenWaitTimeoutError:
+        return cls(
+            f"Gave up waiting for a token after {waited:g} s: another caller's request for the same token is "
+            "still under way (the identity endpoint or Entra ID is slow to answer). It goes on, and its token "
+            "will be cached; try again shortly, and check the endpoint if this persists.",
+            waited=waited,
+        )
 
 
 class InvalidRequestError(AzureServiceTokenProviderError, ValueError):

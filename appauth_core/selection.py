@@ -1,13 +1,21 @@
 """Which token source a provider uses: the one a connection string names, or the default chain.
 
-Default chain (no connection string), as .NET's: managed identity (workload identity first when AKS
-injected its variables) → Visual Studio → Azure CLI → integrated Windows authentication (the signed-in
-domain user; unavailable at once, with no network call, without a Kerberos ticket or the kerberos extra).
+Default chain (no connection string), as .NET's: managed identity (AKS workload identity instead when
+its token file is announced) → Visual Studio (on Windows only) → Azure CLI → integrated Windows
+authentication (the signed-in domain user; unavailable at once, with no network call, without a Kerberos
+ticket or the kerberos extra).
+
+Only a method that is not available here moves the chain on (``chain``): a managed identity the
+environment announces (App Service, Arc, Cloud Shell, Service Fabric variables, workload identity's token
+file) that fails makes the call fail and is asked again on the next one, never traded for a developer's
+sign-in. Visual Studio is left out elsewhere than on Windows because its token provider file sits in the
+home folder, which on a server other accounts may be able to write (and Visual Studio does not run there).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 
 from .connection_string import ConnectionSettings
@@ -29,26 +37,29 @@ def _managed_identity(
     client_id: str | None, retry_timeout: float | None, environ: Mapping[str, str], *, probe: bool
 ) -> TokenSource:
     """AKS workload identity when its variables are all there (the identity a pod has), else the host's
-    managed-identity endpoint."""
-    if all(environ.get(name) for name in WORKLOAD_IDENTITY_VARIABLES):
+    managed-identity endpoint. A token file without the other variables (and no client id asked for) is a
+    half-configured workload identity: it fails every call rather than fall back to the node's identity."""
+    if all((environ.get(name) or "").strip() for name in WORKLOAD_IDENTITY_VARIABLES):
         from .sources.workload_identity import WorkloadIdentitySource
 
         source = WorkloadIdentitySource.from_environment(environ)
         if client_id is None or client_id.lower() == source.client_id.lower():
             return source
+    elif client_id is None and (environ.get("AZURE_FEDERATED_TOKEN_FILE") or "").strip():
+        from .sources.workload_identity import IncompleteWorkloadIdentitySource
+
+        return IncompleteWorkloadIdentitySource(environ)
     return ManagedIdentitySource(client_id, retry_timeout=retry_timeout, environ=environ, probe=probe)
 
 
 def default_chain(environ: Mapping[str, str] | None = None, *, retry_timeout: float | None = None) -> ChainedSource:
+    """The chain for a provider without a connection string (see the module docstring for the order)."""
     env = os.environ if environ is None else environ
-    return ChainedSource(
-        [
-            _managed_identity(None, retry_timeout, env, probe=True),
-            VisualStudioSource(environ=env),
-            AzureCliSource(environ=env),
-            IntegratedWindowsSource(environ=env),
-        ]
-    )
+    sources: list[TokenSource] = [_managed_identity(None, retry_timeout, env, probe=True)]
+    if sys.platform == "win32":
+        sources.append(VisualStudioSource(environ=env))
+    sources += [AzureCliSource(environ=env), IntegratedWindowsSource(environ=env)]
+    return ChainedSource(sources)
 
 
 def source_for(settings: ConnectionSettings, environ: Mapping[str, str] | None = None) -> TokenSource:

@@ -7,7 +7,13 @@ do differently from the .NET library (``AzureCliAccessTokenProvider``):
   and tenant checked against an allow-list before any process starts;
 - ``--tenant`` is passed on (.NET dropped it: azure-sdk-for-net#6377);
 - the user's ``PATH`` is kept, with ``AzureCLIPath`` in front (before 1.6 .NET replaced it: #7455);
-- the timeout really kills the CLI, and every way of failing has its own message saying what to do.
+- the timeout really kills the CLI, and every way of failing has its own message saying what to do;
+- the ``az`` found runs only when only this user or root can have put it there and changed it (the file,
+  after links, and every folder above it: ``program_trust``), else ``UntrustedProgramError`` and nothing
+  runs; a planted ``az`` in a folder others can write to would otherwise run as the app;
+- ``cache_identity`` names the CLI's configuration folder (``AZURE_CONFIG_DIR``, else ``~/.azure``), which
+  is what holds the signed-in account: two folders are two identities. It is settled when the source is
+  made and given to the CLI explicitly, so the token cached is the one that folder's account got.
 
 How the CLI is found, run and its output cleaned (``developer_tools``) is shared with the Visual Studio
 source, which runs a program the same way.
@@ -24,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import AzureServiceTokenProviderError, SourceUnavailableError
+from ..errors import AzureServiceTokenProviderError, SourceUnavailableError, UntrustedProgramError
 from .base import SourceToken, TokenRequest
 from .developer_tools import (
     check_tool_request,
@@ -34,8 +40,10 @@ from .developer_tools import (
     run_tool,
     sanitize_output,
 )
+from .program_trust import untrusted_reason
 
 CLI_PATH_VARIABLE = "AzureCLIPath"  # the .NET library's name for the folder that holds az
+CONFIG_DIR_VARIABLE = "AZURE_CONFIG_DIR"  # azure-cli's own: where the signed-in account is kept
 DEFAULT_TIMEOUT = 20.0  # seconds: the .NET ProcessManager's limit
 
 # `az` prints expiresOn in the machine's local time with no offset (azure-cli profile/custom.py).
@@ -57,16 +65,18 @@ class AzureCliSource:
     """Gets tokens by running the Azure CLI; it caches nothing (the provider's cache sits in front)."""
 
     name = "Azure CLI"
-    cache_identity = "azure-cli"
 
     def __init__(
         self, *, cli_path: str | None = None, timeout: float = DEFAULT_TIMEOUT, environ: Mapping[str, str] | None = None
     ) -> None:
         """``cli_path``: a folder searched before ``PATH`` (default: the ``AzureCLIPath`` variable).
-        ``environ``: the environment to search and to give the CLI (default: ``os.environ`` at call time)."""
+        ``environ``: the environment to search and to give the CLI (default: ``os.environ`` at call time);
+        its configuration folder is read from it here, once."""
         self._cli_path = cli_path
         self._timeout = timeout
         self._environ = environ
+        self.config_dir = cli_config_dir(os.environ if environ is None else environ)
+        self.cache_identity = f"azure-cli:{self.config_dir}"
 
     def get_token(self, request: TokenRequest) -> SourceToken:
         check_tool_request(request, self.name)
@@ -108,14 +118,24 @@ class AzureCliSource:
         cli_path = self._cli_path if self._cli_path is not None else environ.get(CLI_PATH_VARIABLE, "")
         search = os.pathsep.join(part for part in (cli_path, environ.get("PATH", "")) if part)
         # No colour codes in the JSON; AZURE_CORE_COLLECT_TELEMETRY is the user's choice and left alone.
-        environ.update({"PATH": search, "AZURE_CORE_NO_COLOR": "true"})
+        environ.update({"PATH": search, "AZURE_CORE_NO_COLOR": "true", CONFIG_DIR_VARIABLE: self.config_dir})
         return environ, search
 
     def _run(self, args: Sequence[str], request: TokenRequest | None) -> subprocess.CompletedProcess[str]:
         environ, search = self._environment()
-        executable = find_executable("az", search)
-        if executable is None:
+        found = find_executable("az", search)
+        if found is None:
             raise _not_installed(request, self.name)
+        executable = os.path.realpath(found)  # what runs is what was checked, even if a link is swapped
+        reason = untrusted_reason(executable)
+        if reason is not None:
+            raise UntrustedProgramError(
+                f"Refusing to run the Azure CLI at {found}: {reason}. It would run as this app, so only you (or an "
+                f"administrator) may be able to change it; nothing was run. Fix the permissions, or set "
+                f"{CLI_PATH_VARIABLE} to the folder of an az installed for you alone.",
+                path=found,
+                **error_context(request, self.name),
+            )
         try:
             return run_tool([executable, *args], env=environ, timeout=self._timeout)
         except subprocess.TimeoutExpired:
@@ -151,6 +171,16 @@ class AzureCliSource:
             f"Azure CLI could not get a token (exit code {completed.returncode}): {detail or '(no output)'}",
             **error_context(request, self.name),
         )
+
+
+def cli_config_dir(environ: Mapping[str, str], *, windows: bool = os.name == "nt") -> str:
+    """Where ``az`` keeps its signed-in account: ``AZURE_CONFIG_DIR``, else ``.azure`` in the home folder
+    (``USERPROFILE`` on Windows, ``HOME`` elsewhere), as azure-cli's ``GLOBAL_CONFIG_DIR``."""
+    configured = (environ.get(CONFIG_DIR_VARIABLE) or "").strip()
+    if configured:
+        return os.path.abspath(os.path.expanduser(configured))
+    home = (environ.get("USERPROFILE" if windows else "HOME") or "").strip() or os.path.expanduser("~")
+    return os.path.join(os.path.abspath(home), ".azure")
 
 
 def _is_signed_out(stderr: str) -> bool:

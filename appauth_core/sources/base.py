@@ -60,11 +60,17 @@ class TokenSource(Protocol):
     """One way of getting a token.
 
     ``name`` is what error messages call it ("Managed identity (App Service)", "Azure CLI").
-    ``cache_identity`` tells apart the identities a cache must not mix ("msi:system", "msi:<client id>",
-    "app:<app id>", "azure-cli") and never contains a secret.
+    ``cache_identity`` tells apart the identities a cache must not mix: it holds every input that selects
+    whose token the source gets (the managed-identity endpoint, client id and a fingerprint of its header;
+    the Azure CLI's configuration folder; the token-provider or federated token file; the app, tenant and
+    credential), so two sources that could answer for different identities never share a cached token.
+    It never contains a secret (a fingerprint stands in).
 
-    ``get_token`` raises ``SourceUnavailableError`` when the method cannot work here at all, and
-    ``AzureServiceTokenProviderError`` when it was tried and failed; the message names the fix.
+    ``get_token`` raises ``SourceUnavailableError`` only when the method cannot work here at all (not
+    installed, not signed in, not announced by the environment), setting ``retry_after`` when it may work
+    later; the default chain moves on for that alone. When the method is here but failed it raises any
+    other ``AzureServiceTokenProviderError``, which ends a chain: a failing managed identity must never be
+    traded for another identity. The message names the fix.
     """
 
     @property

@@ -67,7 +67,16 @@ class IntegratedWindowsSource:
     the Kerberos ticket (``APPAUTH_USER_PRINCIPAL_NAME`` does the same)."""
 
     name = "Integrated Windows authentication"
-    cache_identity = "current-user"
+
+    @property
+    def cache_identity(self) -> str:
+        """Who is signed in: the UPN asked for, else (off Windows) the Kerberos credential cache gssapi reads
+        (the process's ``KRB5CCNAME``); on Windows the logged-on account, the same for the whole process."""
+        env = self._environ if self._environ is not None else _os_environ()
+        configured = self._upn or env.get(UPN_VARIABLE) or ""
+        ccache = "" if sys.platform == "win32" else _os_environ().get("KRB5CCNAME", "")
+        return f"current-user:{configured}:{ccache}"
+
 
     def __init__(
         self,

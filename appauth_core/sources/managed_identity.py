@@ -42,6 +42,7 @@ from requests.adapters import HTTPAdapter
 
 from .. import fork_safety
 from ..errors import AzureServiceTokenProviderError, SourceUnavailableError
+from ..token_claims import fingerprint
 from .base import SourceToken, TokenRequest, is_valid_resource
 from .redaction import redact
 
@@ -95,6 +96,10 @@ CONNECT_TIMEOUT = 2.0  # azure-identity's connection_timeout
 READ_TIMEOUT = 15.0  # a hung endpoint must not hang the app (.NET issue #7008)
 PROBE_CONNECT_TIMEOUT = 1.0  # azure-identity's probe; .NET used 3 s for the whole probe
 PROBE_READ_TIMEOUT = 3.0
+# An unanswered probe is asked again after 10 s, then 20, 40 ... up to 5 minutes: a VM whose IMDS is slow
+# at boot gets its managed identity back (azure-identity probes again on every call until one succeeds).
+PROBE_BACKOFF_FIRST = 10.0
+PROBE_BACKOFF_MAX = 300.0
 
 LONG_LIVED_TOKEN = 7200  # msal: refresh at half-life only tokens that live at least 2 h
 ARC_KEY_MAX_BYTES = 4096  # msal: "Local key file shall not be larger than 4KB"
@@ -164,8 +169,19 @@ def default_arc_key_dir() -> Path | None:
 
 # --- the IMDS probe, remembered per process ----------------------------------------------------------
 
+
+@dataclass(frozen=True)
+class _ProbeResult:
+    """What the last probe of one IMDS found: ``reason`` None when it answered (kept for good), else why
+    not, ``failures`` in a row and when (on the source's monotonic clock) to probe again."""
+
+    reason: str | None
+    failures: int = 0
+    retry_at: float = 0.0
+
+
 _probe_lock = threading.Lock()
-_probe_results: dict[str, str | None] = {}  # IMDS base URL -> None when reachable, else why not
+_probe_results: dict[str, _ProbeResult] = {}  # IMDS base URL -> the last probe's result
 fork_safety.new_lock_in_child(sys.modules[__name__], "_probe_lock")  # the results stay
 
 
@@ -173,6 +189,10 @@ def reset_imds_probe_cache() -> None:
     """Forget every probe result (tests; or after the network changed under a long-lived process)."""
     with _probe_lock:
         _probe_results.clear()
+
+
+def _probe_backoff(failures: int) -> float:
+    return min(PROBE_BACKOFF_FIRST * float(1 << min(failures - 1, 16)), PROBE_BACKOFF_MAX)
 
 
 def _probe_imds(session: requests.Session, base_url: str) -> str | None:
@@ -354,7 +374,11 @@ class _Failure(Exception):
 
 
 class _Unavailable(_Failure):
-    """The method cannot work here at all: a chain should move on."""
+    """The method cannot work here at all, or (``retry_after`` seconds) not yet: a chain should move on."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -379,12 +403,15 @@ class ManagedIdentitySource:
 
     The environment (``environ``, default ``os.environ``) is read once, here, at construction: the host
     does not change under a running process, and ``name`` must keep saying which host a later error
-    came from.
+    came from. ``cache_identity`` holds everything that selects whose token the host gives: the host
+    kind, its endpoint, the client id, a fingerprint of the identity header (never the header) and the
+    Service Fabric thumbprint; two endpoints never share a cached token.
 
     ``retry_timeout``: seconds the whole retry loop may take (.NET's ``MsiRetryTimeout``; None or 0 =
-    unbounded, then up to 5 retries with back-off). ``probe``: check once per process that an IMDS
-    answers at all before asking it for a token (the default chain sets it, so that off Azure it moves on
-    at once; only IMDS is probed, the other hosts are announced by their variables). ``arc_key_dir``:
+    unbounded, then up to 5 retries with back-off). ``probe``: check that an IMDS answers at all before
+    asking it for a token (the default chain sets it, so that off Azure it moves on at once; only IMDS is
+    probed, the other hosts are announced by their variables). An answer is remembered for the process,
+    no answer only until the back-off (10 s doubling to 5 min) has passed. ``arc_key_dir``:
     the one folder Arc challenge keys are read from (default: the agent's own folder). ``session``: the
     ``requests`` session for every host but Service Fabric, which always gets its own pinned one.
     """
@@ -408,7 +435,7 @@ class ManagedIdentitySource:
         self.retry_timeout = retry_timeout or None
         self.host = detect_host(os.environ if environ is None else environ)
         self.name = self.host.name
-        self.cache_identity = f"msi:{self.client_id.lower()}" if self.client_id else "msi:system"
+        self.cache_identity = _cache_identity(self.host, self.client_id)
         self.arc_key_dir = Path(arc_key_dir) if arc_key_dir is not None else default_arc_key_dir()
         self._probe = probe
         self._owns_session = session is None
@@ -457,7 +484,9 @@ class ManagedIdentitySource:
         try:
             return self._get_token(request.resource)
         except _Unavailable as exc:
-            raise SourceUnavailableError(self._redact(str(exc)), **context) from exc.__cause__
+            raise SourceUnavailableError(
+                self._redact(str(exc)), retry_after=exc.retry_after, **context
+            ) from exc.__cause__
         except _Failure as exc:
             raise AzureServiceTokenProviderError(self._redact(str(exc)), **context) from exc.__cause__
 
@@ -499,14 +528,20 @@ class ManagedIdentitySource:
     def _ensure_imds_answers(self) -> None:
         base = self.host.endpoint[: -len(IMDS_TOKEN_PATH)]
         with _probe_lock:  # one probe per base URL even when many threads start at once
-            if base not in _probe_results:
-                _probe_results[base] = _probe_imds(self._session, base)
-            reason = _probe_results[base]
-        if reason is not None:
+            result, now = _probe_results.get(base), self._clock()
+            if result is None or (result.reason is not None and now >= result.retry_at):
+                failures = result.failures if result is not None else 0
+                reason = _probe_imds(self._session, base)
+                retry_at = now + _probe_backoff(failures + 1) if reason is not None else 0.0
+                result = _ProbeResult(reason, failures + 1 if reason is not None else 0, retry_at)
+                _probe_results[base] = result
+        if result.reason is not None:
+            wait = max(result.retry_at - now, 0.0)
             raise _Unavailable(
-                f"Unable to connect to the Instance Metadata Service (IMDS) at {base} ({reason}): no managed "
+                f"Unable to connect to the Instance Metadata Service (IMDS) at {base} ({result.reason}): no managed "
                 "identity endpoint here, so not running on an Azure VM, scale set or AKS node. Skipping "
-                "managed identity (this result is remembered for the rest of the process)."
+                f"managed identity for now (IMDS is asked again in {wait:.0f} s).",
+                retry_after=wait,
             )
 
     def _call(self, resource: str) -> _Call:
@@ -759,6 +794,17 @@ class ManagedIdentitySource:
                 "IDENTITY_ENDPOINT is the cluster's managed identity token service."
             )
         return _Failure(f"TLS to {self.host.endpoint} failed ({type(exc).__name__}); check the endpoint URL.")
+
+
+def _cache_identity(host: ManagedIdentityHost, client_id: str | None) -> str:
+    """``msi:<client id or system>@<kind>:<endpoint>``, plus the identity header's fingerprint and the
+    Service Fabric thumbprint when the host has them: whatever selects whose token the host hands out."""
+    identity = f"msi:{client_id.lower() if client_id else 'system'}@{host.kind}:{host.endpoint}"
+    if host.secret:
+        identity += f";header={fingerprint(host.secret)}"
+    if host.thumbprint:
+        identity += f";thumbprint={normalize_thumbprint(host.thumbprint) or host.thumbprint}"
+    return identity
 
 
 def _transport_problem(exc: requests.RequestException) -> str:

@@ -11,6 +11,13 @@ We run them in ascending ``Preference`` as ``[Path, *Arguments, "--resource", R,
 .NET library, the file is read again whenever it changes (it cached it per instance and broke after a
 Visual Studio update: azure-sdk-for-net#7754), and the error lists every program with its own reason
 (.NET keyed them by file name, so one hid another).
+
+Security: whatever the file names runs as the app, and on a server whoever can write the service account's
+home could write the file. So a program runs only when it is Visual Studio's token service
+(``...\\Common7\\IDE\\CommonExtensions\\Microsoft\\Asal\\TokenService\\Microsoft.Asal.TokenService.exe`` under an
+install folder, after links are followed) and the file, the program and every folder above them are
+owned by this user or root and writable by nobody else (``program_trust``); otherwise nothing runs and
+``UntrustedProgramError`` says why. The default chain uses this source on Windows only.
 """
 
 from __future__ import annotations
@@ -26,14 +33,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import Attempt, AzureServiceTokenProviderError, SourceUnavailableError
+from ..errors import Attempt, AzureServiceTokenProviderError, SourceUnavailableError, UntrustedProgramError
 from .base import SourceToken, TokenRequest
 from .developer_tools import check_tool_request, error_context, parse_json_output, run_tool, sanitize_output
+from .program_trust import untrusted_reason
 
 DEFAULT_TIMEOUT = 30.0  # seconds per token program: Azure.Identity's VisualStudioCredential limit
 TOKEN_PROVIDER_FILE = Path(".IdentityService", "AzureServiceAuth", "tokenprovider.json")
 _SIGNED_OUT_CODE = "TS005"  # Azure.Identity treats a token service reply with it as "not available"
 _SIGN_IN_HINT = "sign in to Visual Studio (Tools > Options > Azure Service Authentication)"
+# Where Visual Studio installs its token service, below the install folder (protocols.md section 7).
+TOKEN_SERVICE_PATH = ("Common7", "IDE", "CommonExtensions", "Microsoft", "Asal", "TokenService")
+TOKEN_SERVICE_EXE = "Microsoft.Asal.TokenService.exe"
+_EXPECTED_PROGRAM = "\\".join(("<Visual Studio install folder>", *TOKEN_SERVICE_PATH, TOKEN_SERVICE_EXE))
 
 # ISO 8601 as .NET writes it: up to 7 fraction digits, an optional "Z" or offset.
 _ISO = re.compile(
@@ -55,6 +67,12 @@ class TokenProviderEntry:
         """The file name, whichever separator the path uses (the file is written on Windows)."""
         return re.split(r"[\\/]", self.path)[-1]
 
+    @property
+    def install_folder(self) -> str:
+        """The Visual Studio install folder the program is in (what tells one entry from another)."""
+        match = re.search(r"[\\/]Common7[\\/]IDE[\\/]", self.path, flags=re.IGNORECASE)
+        return self.path[: match.start()] if match else self.path
+
 
 class _ProviderFailed(Exception):
     def __init__(self, reason: str, *, signed_out: bool = False) -> None:
@@ -64,10 +82,12 @@ class _ProviderFailed(Exception):
 
 
 class VisualStudioSource:
-    """Gets tokens from Visual Studio's token programs; it caches no tokens, only the parsed file."""
+    """Gets tokens from Visual Studio's token programs; it caches no tokens, only the parsed file.
+
+    ``cache_identity`` names the token provider file: two files (two users' homes) are two identities.
+    """
 
     name = "Visual Studio"
-    cache_identity = "visual-studio"
 
     def __init__(
         self,
@@ -77,31 +97,32 @@ class VisualStudioSource:
         environ: Mapping[str, str] | None = None,
     ) -> None:
         """``token_provider_file``: default ``%LOCALAPPDATA%\\.IdentityService\\AzureServiceAuth\\
-        tokenprovider.json`` on Windows, ``~/.IdentityService/AzureServiceAuth/tokenprovider.json`` elsewhere.
-        ``environ``: where those are looked up and what the programs get (default: ``os.environ``)."""
-        self._file = token_provider_file
+        tokenprovider.json`` on Windows, ``~/.IdentityService/AzureServiceAuth/tokenprovider.json`` elsewhere,
+        looked up here, once (it selects whose token this is). ``environ``: where that is looked up and what
+        the programs get (default: ``os.environ``)."""
         self._timeout = timeout
         self._environ = environ
-        self._parsed: tuple[Path, int, int, tuple[TokenProviderEntry, ...]] | None = None
+        self._file: Path | None = token_provider_file
+        self._no_file: SourceUnavailableError | None = None
+        if token_provider_file is None:
+            try:
+                self._file = default_token_provider_file(os.environ if environ is None else environ)
+            except SourceUnavailableError as missing:
+                self._no_file = missing
+        self.cache_identity = f"visual-studio:{self._file or 'no token provider file'}"
+        self._parsed: tuple[Path, int, int, int, tuple[TokenProviderEntry, ...]] | None = None
 
     def get_token(self, request: TokenRequest) -> SourceToken:
         check_tool_request(request, self.name)
+        if self._file is None:
+            assert self._no_file is not None
+            raise self._no_file
         environ = dict(os.environ if self._environ is None else self._environ)
-        path = self._file or default_token_provider_file(environ)
-        entries = self._entries(path, request)
-        # Only absolute paths: a relative one would run whatever sits in the working directory.
-        installed = [entry for entry in entries if os.path.isabs(entry.path) and os.path.isfile(entry.path)]
-        if not installed:
-            listed = ", ".join(entry.path for entry in entries) or "none"
-            raise SourceUnavailableError(
-                f'No valid Visual Studio token providers were found in the Visual Studio token provider file "{path}"'
-                f" (programs listed: {listed}; none exists); update Visual Studio and {_SIGN_IN_HINT}.",
-                **_context(request),
-            )
+        programs = self._trusted_programs(self._file, self._entries(self._file, request), request)
         failures: list[tuple[TokenProviderEntry, _ProviderFailed]] = []
-        for entry in installed:
+        for entry, program in programs:
             try:
-                return self._run(entry, request, environ)
+                return self._run(entry, program, request, environ)
             except _ProviderFailed as failure:
                 failures.append((entry, failure))
         raise _all_failed(failures, request)
@@ -109,7 +130,8 @@ class VisualStudioSource:
     # --- the file ------------------------------------------------------------------------------------
 
     def _entries(self, path: Path, request: TokenRequest) -> tuple[TokenProviderEntry, ...]:
-        """The parsed file, read again only when its modification time or size changed."""
+        """The parsed file, read again only when it was replaced or its modification time or size changed;
+        its trust is checked on every call (a ``chmod`` changes neither)."""
         try:
             stat = path.stat()
         except OSError:
@@ -118,9 +140,18 @@ class VisualStudioSource:
                 f"and {_SIGN_IN_HINT}.",
                 **_context(request),
             ) from None
+        reason = untrusted_reason(str(path))
+        if reason is not None:
+            raise UntrustedProgramError(
+                f'Refusing the Visual Studio token provider file "{path}": {reason}. Whatever it names would run '
+                "as this app, so it must be yours (or an administrator's) and writable by nobody else; nothing "
+                "was run. Fix its permissions (and its folders'), or delete it and sign in to Visual Studio again.",
+                path=str(path),
+                **_context(request),
+            )
         cached = self._parsed
-        if cached is not None and cached[:3] == (path, stat.st_mtime_ns, stat.st_size):
-            return cached[3]
+        if cached is not None and cached[:4] == (path, stat.st_ino, stat.st_mtime_ns, stat.st_size):
+            return cached[4]
         try:
             entries = parse_token_provider_file(path.read_text(encoding="utf-8-sig"))
         except (OSError, ValueError) as problem:
@@ -131,13 +162,50 @@ class VisualStudioSource:
                 "Repair or update Visual Studio.",
                 **_context(request),
             ) from None
-        self._parsed = (path, stat.st_mtime_ns, stat.st_size, entries)
+        self._parsed = (path, stat.st_ino, stat.st_mtime_ns, stat.st_size, entries)
         return entries
 
     # --- the programs --------------------------------------------------------------------------------
 
-    def _run(self, entry: TokenProviderEntry, request: TokenRequest, environ: Mapping[str, str]) -> SourceToken:
-        argv = [entry.path, *entry.arguments, "--resource", request.resource]
+    def _trusted_programs(
+        self, path: Path, entries: Sequence[TokenProviderEntry], request: TokenRequest
+    ) -> list[tuple[TokenProviderEntry, str]]:
+        """Each installed entry with the program to run (links followed); ``UntrustedProgramError`` when
+        any entry is not Visual Studio's token service or could be changed by others (then none runs),
+        ``SourceUnavailableError`` when none is installed (an old path after an update is skipped)."""
+        refused: list[str] = []
+        installed: list[tuple[TokenProviderEntry, str]] = []
+        for entry in entries:
+            problem = token_service_problem(entry.path)
+            if problem is None and os.path.lexists(entry.path):
+                program = os.path.realpath(entry.path)
+                problem = _program_problem(program)
+                if problem is None:
+                    installed.append((entry, program))
+            if problem is not None:
+                refused.append(f"{entry.path} {problem}")
+        if refused:
+            raise UntrustedProgramError(
+                f'Refusing to run the programs listed in the Visual Studio token provider file "{path}": '
+                f"{'; '.join(refused)}. Only Visual Studio's own token service ({_EXPECTED_PROGRAM}), changeable "
+                "by you or an administrator alone, is run; nothing was run. Repair Visual Studio, or delete the "
+                "file and sign in to Visual Studio again.",
+                path=str(path),
+                **_context(request),
+            )
+        if not installed:
+            listed = ", ".join(entry.path for entry in entries) or "none"
+            raise SourceUnavailableError(
+                f'No valid Visual Studio token providers were found in the Visual Studio token provider file "{path}"'
+                f" (programs listed: {listed}; none exists); update Visual Studio and {_SIGN_IN_HINT}.",
+                **_context(request),
+            )
+        return installed
+
+    def _run(
+        self, entry: TokenProviderEntry, program: str, request: TokenRequest, environ: Mapping[str, str]
+    ) -> SourceToken:
+        argv = [program, *entry.arguments, "--resource", request.resource]
         if request.tenant_id:
             argv += ["--tenant", request.tenant_id]
         try:
@@ -167,6 +235,29 @@ def default_token_provider_file(environ: Mapping[str, str], *, windows: bool = o
         return Path(local_app_data) / TOKEN_PROVIDER_FILE
     home = environ.get("HOME")
     return (Path(home) if home else Path.home()) / TOKEN_PROVIDER_FILE
+
+
+def token_service_problem(path: str) -> str | None:
+    """Why ``path`` cannot be Visual Studio's token service under an install folder (judged on the text
+    alone, whichever separator it uses), or None."""
+    if not os.path.isabs(path):
+        return "is not an absolute path"  # it would run whatever sits in the working directory
+    parts = re.split(r"[\\/]+", path)
+    if any(part in (".", "..") for part in parts):
+        return "has '.' or '..' in it"
+    expected = [part.lower() for part in (*TOKEN_SERVICE_PATH, TOKEN_SERVICE_EXE)]
+    if [part.lower() for part in parts[-len(expected) :]] != expected or len(parts) < len(expected) + 2:
+        return "is not Visual Studio's token service"
+    return None
+
+
+def _program_problem(program: str) -> str | None:
+    """For the program a listed path leads to (after links): the same shape, and nobody else can change it."""
+    problem = token_service_problem(program)
+    if problem is not None:
+        return f"leads to {program}, which {problem}"
+    reason = untrusted_reason(program)
+    return f"cannot be trusted: {reason}" if reason is not None else None
 
 
 def parse_token_provider_file(text: str) -> tuple[TokenProviderEntry, ...]:
@@ -244,8 +335,8 @@ def _all_failed(
     failures: Sequence[tuple[TokenProviderEntry, _ProviderFailed]], request: TokenRequest
 ) -> AzureServiceTokenProviderError:
     """One error naming each program and its reason; "unavailable" when every one said TS005."""
-    attempts = [Attempt(f"Visual Studio token provider {entry.exe_name}", f.reason) for entry, f in failures]
-    listing = "; ".join(f"{entry.exe_name}: {f.reason}" for entry, f in failures)
+    attempts = [Attempt(f"Visual Studio token provider in {e.install_folder}", f.reason) for e, f in failures]
+    listing = "; ".join(f"{entry.install_folder}: {f.reason}" for entry, f in failures)
     if all(failure.signed_out for _, failure in failures):
         return SourceUnavailableError(
             f"Visual Studio is not signed in ({listing}); {_SIGN_IN_HINT}.", attempts=attempts, **_context(request)

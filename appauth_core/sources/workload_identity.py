@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .. import fork_safety
-from ..errors import SourceUnavailableError
+from ..errors import AzureServiceTokenProviderError, SourceUnavailableError
 from .base import SourceToken, TokenRequest, is_valid_resource, is_valid_tenant
 from .confidential_client import ConfidentialClients, Credential, FailureContext, Hint
 
@@ -151,7 +151,11 @@ class WorkloadIdentitySource:
         self.tenant_id = tenant_id
         self.token_file = FederatedTokenFile(token_file)
         self.authority_host = _normalize_authority_host(authority_host) if authority_host else None
-        self.cache_identity = f"workload:{client_id.lower()}:{tenant_id}:{token_file}"
+        # Whose token: the app, its tenant, the pod's token file and the cloud it signs in to.
+        self.cache_identity = (
+            f"workload:{client_id.lower()}:{tenant_id}:{os.path.abspath(token_file)}"
+            f";authority={self.authority_host or 'of the request'}"
+        )
         self._credential = Credential(
             key="federated-token", label="federated token", value={"client_assertion": self.token_file}
         )
@@ -198,3 +202,28 @@ class WorkloadIdentitySource:
             return self._clients.acquire(request, tenant, self._credential)
         except _TokenFileError as exc:
             raise self._clients.error(request, authority, str(exc)) from None
+
+
+class IncompleteWorkloadIdentitySource:
+    """Stands in for workload identity when ``AZURE_FEDERATED_TOKEN_FILE`` is set but the AKS webhook's
+    other variables are not all there: the pod was meant to sign in as its own identity, so the default
+    chain must not fall through to the node's managed identity (IMDS) or a developer's sign-in. Every call
+    raises, naming what is missing."""
+
+    name = "Workload identity"
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.token_file = (environ.get("AZURE_FEDERATED_TOKEN_FILE") or "").strip()
+        self.missing = [name for name in ENVIRONMENT_VARIABLES if not (environ.get(name) or "").strip()]
+        self.cache_identity = f"workload:incomplete:{os.path.abspath(self.token_file)}"
+
+    def get_token(self, request: TokenRequest) -> SourceToken:
+        raise AzureServiceTokenProviderError(
+            f"Workload identity is only partly configured: AZURE_FEDERATED_TOKEN_FILE is set "
+            f"({self.token_file}) but {', '.join(self.missing)} not. Not falling back to another identity "
+            "(the node's managed identity or a developer sign-in): set the missing variables (the AKS workload "
+            'identity webhook does, for pods labelled azure.workload.identity/use: "true" whose service account '
+            "is annotated with azure.workload.identity/client-id), or unset AZURE_FEDERATED_TOKEN_FILE.",
+            resource=request.resource,
+            method=self.name,
+        )

@@ -140,10 +140,14 @@ def _no_az_in_system_folders(request: pytest.FixtureRequest) -> None:
         pytest.skip("an az in /usr/bin or /bin would be found by the fake-az tests")
 
 
-def test_is_a_token_source() -> None:
-    source = AzureCliSource()
+def test_is_a_token_source(tmp_path: Path) -> None:
+    source = AzureCliSource(environ={"HOME": str(tmp_path)})
     assert isinstance(source, TokenSource)
-    assert (source.name, source.cache_identity) == ("Azure CLI", "azure-cli")
+    assert source.name == "Azure CLI"
+    # The configuration folder holds the signed-in account: it is the identity a cached token belongs to.
+    assert source.cache_identity == f"azure-cli:{tmp_path / '.azure'}"
+    explicit = AzureCliSource(environ={"HOME": str(tmp_path), "AZURE_CONFIG_DIR": str(tmp_path / "cfg")})
+    assert explicit.cache_identity == f"azure-cli:{tmp_path / 'cfg'}"
 
 
 def test_cli_not_installed(tmp_path: Path) -> None:
@@ -183,16 +187,17 @@ def test_cli_environment(tmp_path: Path) -> None:
     record = tmp_path / "seen"
     _fake_az(
         tmp_path / "cli",
-        f'{{ echo "$AZURE_CORE_NO_COLOR"; echo "$AZURE_CORE_COLLECT_TELEMETRY"; echo "$PATH";'
-        f' readlink /proc/self/fd/0; }} > "{record}"\n'
+        f'{{ echo "$AZURE_CORE_NO_COLOR"; echo "$AZURE_CORE_COLLECT_TELEMETRY"; echo "$AZURE_CONFIG_DIR";'
+        f' echo "$PATH"; readlink /proc/self/fd/0; }} > "{record}"\n'
         'echo \'{"accessToken": "tok", "expires_on": 1900000000}\'\n',
     )
-    environ = _environ(tmp_path / "elsewhere", AZURE_CORE_COLLECT_TELEMETRY="true")
+    environ = _environ(tmp_path / "elsewhere", AZURE_CORE_COLLECT_TELEMETRY="true", HOME=str(tmp_path))
 
     AzureCliSource(cli_path=str(tmp_path / "cli"), environ=environ).get_token(TokenRequest(VAULT))
 
-    no_color, telemetry, path, stdin = record.read_text().splitlines()
+    no_color, telemetry, config_dir, path, stdin = record.read_text().splitlines()
     assert (no_color, telemetry) == ("true", "true")  # colour off; the user's telemetry choice kept
+    assert config_dir == str(tmp_path / ".azure")  # the folder the cache identity names, given explicitly
     assert path.split(os.pathsep)[:2] == [str(tmp_path / "cli"), str(tmp_path / "elsewhere")]
     if Path("/proc/self/fd/0").exists():
         assert stdin == "/dev/null"  # the CLI can never sit waiting for a prompt answer

@@ -50,5 +50,5 @@ def test_names():
     source = IntegratedWindowsSource()
     assert isinstance(source, TokenSource)
     assert source.name == "Integrated Windows authentication"
-    assert source.cache_identity == "current-user"
+    assert source.cache_identity.startswith("current-user:")  # who: tests/hardening/test_security_identity.py
     assert repr(IntegratedWindowsSource(upn="alice@contoso.com")) == "IntegratedWindowsSource(upn='alice@contoso.com')"

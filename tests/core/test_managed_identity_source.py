@@ -22,6 +22,8 @@ from appauth_core.sources.managed_identity import (
     DEFAULT_CLOUD_SHELL_ENDPOINT,
     DEFAULT_IMDS_HOST,
     IMDS_TOKEN_PATH,
+    PROBE_BACKOFF_FIRST,
+    PROBE_BACKOFF_MAX,
     ManagedIdentitySource,
     detect_host,
     normalize_thumbprint,
@@ -29,6 +31,7 @@ from appauth_core.sources.managed_identity import (
     reset_imds_probe_cache,
 )
 from appauth_core.testing import AzureEmulator
+from appauth_core.token_claims import fingerprint
 
 RESOURCE = "https://vault.azure.net"
 UNKNOWN_CLIENT_ID = "00000000-0000-0000-0000-0000000000aa"
@@ -149,8 +152,10 @@ def test_name_cache_identity_and_repr_hide_the_secret(azure_emulator: AzureEmula
     user = ManagedIdentitySource("ABCDEF-12", environ=env)
     assert isinstance(system, TokenSource)
     assert system.name == "Managed identity (App Service)"
-    assert (system.cache_identity, user.cache_identity) == ("msi:system", "msi:abcdef-12")
-    assert env["IDENTITY_HEADER"] not in repr(system) + repr(system.host)
+    endpoint, header = env["IDENTITY_ENDPOINT"], fingerprint(env["IDENTITY_HEADER"])
+    assert system.cache_identity == f"msi:system@app_service:{endpoint};header={header}"
+    assert user.cache_identity == f"msi:abcdef-12@app_service:{endpoint};header={header}"
+    assert env["IDENTITY_HEADER"] not in repr(system) + repr(system.host) + system.cache_identity
     assert ManagedIdentitySource(environ=azure_emulator.imds_env()).name == "Managed identity (IMDS)"
 
 
@@ -526,20 +531,47 @@ class CountingSession(requests.Session):
         return super().request(*args, **kwargs)
 
 
-def test_failed_probe_is_remembered(make_source: Callable[..., ManagedIdentitySource], clock: Clock):
+def test_failed_probe_is_remembered_until_its_backoff_has_passed(
+    make_source: Callable[..., ManagedIdentitySource], clock: Clock
+):
     env = {"AZURE_POD_IDENTITY_AUTHORITY_HOST": _closed_port_url()}
     first_session, second_session = CountingSession(), CountingSession()
     with pytest.raises(SourceUnavailableError, match="no managed identity endpoint") as caught:
         _get(make_source(env, probe=True, session=first_session))
     assert caught.value.method == "Managed identity (IMDS)"
+    assert caught.value.retry_after == PROBE_BACKOFF_FIRST  # not here for now: a chain asks again later
     assert first_session.calls == 1  # one probe, no retries, no token request
+    source = make_source(env, probe=True, session=second_session)
     for _ in range(2):
-        with pytest.raises(SourceUnavailableError, match="no managed identity endpoint"):
-            _get(make_source(env, probe=True, session=second_session))
+        with pytest.raises(SourceUnavailableError, match="asked again in 10 s"):
+            _get(source)
     assert second_session.calls == 0  # later sources answer from the memo at once
     assert clock.sleeps == []
+
+    backoffs = []
+    for _ in range(7):  # each unanswered probe doubles the wait, up to its cap
+        clock.now += 1000.0
+        with pytest.raises(SourceUnavailableError) as caught:
+            _get(source)
+        backoffs.append(caught.value.retry_after)
+    assert second_session.calls == 7
+    assert backoffs == [20.0, 40.0, 80.0, 160.0, PROBE_BACKOFF_MAX, PROBE_BACKOFF_MAX, PROBE_BACKOFF_MAX]
     first_session.close()
     second_session.close()
+
+
+def test_an_imds_that_answers_after_a_failed_probe_is_used(
+    emulator: AzureEmulator, make_source: Callable[..., ManagedIdentitySource], clock: Clock
+):
+    emulator.faults.inject("mi.imds", status=403, body={"error": "forbidden", "message": "unreachable network"})
+    source = make_source(emulator.imds_env(), probe=True)
+    with pytest.raises(SourceUnavailableError, match="403 from a proxy"):
+        _get(source)
+    clock.now += PROBE_BACKOFF_FIRST
+    _claims_for(emulator, _get(source), emulator.directory.system_identity.client_id)
+    clock.now += 10 * PROBE_BACKOFF_MAX
+    _get(source)
+    assert emulator.counters["mi.imds"] == 4  # two probes, two token requests: an answer is kept for good
 
 
 def test_identity_not_found_in_a_chain_means_unavailable(

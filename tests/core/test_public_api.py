@@ -14,6 +14,7 @@ EXPECTED = {
     "KeyVaultUnavailableError", "Principal", "RedisSecretCache", "SecretAccessDeniedError", "SecretDisabledError",
     "SecretMetadata", "SecretNotFoundError", "SharedSecretCache", "SourceUnavailableError", "VaultNotAllowedError",
     "VaultResourceNotAllowedError",
+    "UntrustedProgramError",
     "__version__", "clear_token_cache", "is_reference",
 }  # fmt: skip
 
@@ -29,6 +30,8 @@ def test_error_tree():
     assert issubclass(appauth_core.ConnectionStringError, ValueError)
     assert issubclass(appauth_core.KeyVaultError, appauth_core.AppAuthError)
     assert issubclass(appauth_core.AzureServiceTokenProviderError, appauth_core.AppAuthError)
+    assert issubclass(appauth_core.UntrustedProgramError, appauth_core.AzureServiceTokenProviderError)
+    assert not issubclass(appauth_core.UntrustedProgramError, appauth_core.SourceUnavailableError)  # chain stops
     refused = appauth_core.VaultResourceNotAllowedError
     assert issubclass(refused, appauth_core.KeyVaultError)
     assert issubclass(refused, appauth_core.AzureServiceTokenProviderError)  # raised where a token was asked for

@@ -1,5 +1,8 @@
 """VisualStudioSource runs the programs listed in a real tokenprovider.json as real processes: copies of
-``fake_vs_token_provider.py`` that get their tokens from the emulator's Entra ID."""
+``fake_vs_token_provider.py`` that get their tokens from the emulator's Entra ID. Each copy sits where
+Visual Studio installs its token service (``<install folder>/Common7/IDE/.../Microsoft.Asal.TokenService.exe``)
+and, like the file, is owned by the test's user and writable by nobody else: the source runs nothing else
+(what it refuses: tests/hardening/test_security_identity.py)."""
 
 from __future__ import annotations
 
@@ -13,14 +16,22 @@ from typing import Any
 
 import pytest
 
-from appauth_core.errors import AzureServiceTokenProviderError, InvalidRequestError, SourceUnavailableError
+from appauth_core.errors import (
+    AzureServiceTokenProviderError,
+    InvalidRequestError,
+    SourceUnavailableError,
+    UntrustedProgramError,
+)
 from appauth_core.sources.base import TokenRequest, TokenSource
 from appauth_core.sources.visual_studio import (
     TOKEN_PROVIDER_FILE,
+    TOKEN_SERVICE_EXE,
+    TOKEN_SERVICE_PATH,
     VisualStudioSource,
     default_token_provider_file,
     parse_expires_on,
     parse_token_provider_file,
+    token_service_problem,
 )
 from appauth_core.testing.emulator import AzureEmulator
 
@@ -38,9 +49,18 @@ class Workspace:
         self.file = root / "tokenprovider.json"
         self.record = root / "runs.jsonl"
 
+    def install_folder(self, name: str) -> Path:
+        return self.root / name / "Microsoft Visual Studio" / "2022" / "Community"
+
+    def token_service(self, name: str) -> Path:
+        """Where the Visual Studio installed in folder ``name`` keeps its token service."""
+        return self.install_folder(name).joinpath(*TOKEN_SERVICE_PATH, TOKEN_SERVICE_EXE)
+
     def program(self, name: str) -> Path:
-        """A copy of the fake token program, executable through a shebang to this interpreter."""
-        path = self.root / name
+        """A copy of the fake token program as the token service of install ``name``, executable through a
+        shebang to this interpreter, owned by this user and writable by nobody else."""
+        path = self.token_service(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(f"#!{sys.executable}\n" + FAKE_PROVIDER.read_text())
         path.chmod(path.stat().st_mode | stat.S_IXUSR)
         return path
@@ -54,7 +74,8 @@ class Workspace:
         return [json.loads(line) for line in self.record.read_text().splitlines()]
 
     def ran(self) -> list[str]:
-        return [Path(run["program"]).name for run in self.runs()]
+        """The install each run came from (the name ``program`` was given)."""
+        return [Path(run["program"]).resolve().relative_to(self.root.resolve()).parts[0] for run in self.runs()]
 
 
 @pytest.fixture
@@ -97,12 +118,13 @@ def _failing(workspace: Workspace, name: str, preference: int, message: str) -> 
 def test_is_a_token_source() -> None:
     source = VisualStudioSource()
     assert isinstance(source, TokenSource)
-    assert (source.name, source.cache_identity) == ("Visual Studio", "visual-studio")
+    assert source.name == "Visual Studio"
+    assert source.cache_identity == f"visual-studio:{default_token_provider_file(os.environ)}"
 
 
 def test_token_from_the_signed_in_provider(workspace: Workspace, azure_emulator: AzureEmulator) -> None:
     emulator = azure_emulator
-    program = workspace.program("Microsoft.Asal.TokenService")
+    program = workspace.program("vs")
     arguments = _emulator_arguments(emulator, workspace)
     workspace.write([{"Path": str(program), "Arguments": arguments, "Preference": 2}])
 
@@ -151,7 +173,7 @@ def test_providers_run_in_ascending_preference(workspace: Workspace, azure_emula
 def test_missing_programs_are_skipped(workspace: Workspace, azure_emulator: AzureEmulator) -> None:
     workspace.write(
         [
-            {"Path": str(workspace.root / "gone" / "Old.TokenService.exe"), "Preference": 0},
+            {"Path": str(workspace.token_service("gone")), "Preference": 0},  # an update moved it
             {
                 "Path": str(workspace.program("current")),
                 "Arguments": _emulator_arguments(azure_emulator, workspace),
@@ -165,16 +187,9 @@ def test_missing_programs_are_skipped(workspace: Workspace, azure_emulator: Azur
     assert workspace.ran() == ["current"]
 
 
-def test_no_installed_program_is_unavailable(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
-    missing = workspace.root / "gone" / "Old.TokenService.exe"
-    workspace.program("relative")
-    monkeypatch.chdir(workspace.root)  # a relative Path would find this program: it must not run
-    workspace.write(
-        [
-            {"Path": str(missing), "Arguments": [], "Preference": 0},
-            {"Path": "relative", "Arguments": ["--record", str(workspace.record)], "Preference": 1},
-        ]
-    )
+def test_no_installed_program_is_unavailable(workspace: Workspace) -> None:
+    missing = workspace.token_service("gone")
+    workspace.write([{"Path": str(missing), "Arguments": [], "Preference": 0}])
 
     with pytest.raises(SourceUnavailableError, match="No valid Visual Studio token providers") as caught:
         _source(workspace).get_token(TokenRequest(VAULT))
@@ -182,6 +197,51 @@ def test_no_installed_program_is_unavailable(workspace: Workspace, monkeypatch: 
     assert str(workspace.file) in str(caught.value)
     assert str(missing) in str(caught.value)
     assert workspace.ran() == []
+
+
+def test_a_relative_path_is_refused_and_nothing_runs(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    relative = workspace.program("relative").relative_to(workspace.root)
+    monkeypatch.chdir(workspace.root)  # the relative Path would find this program: it must not run
+    workspace.write(
+        [
+            {"Path": str(workspace.program("good")), "Arguments": ["--record", str(workspace.record)], "Preference": 0},
+            {"Path": str(relative), "Arguments": ["--record", str(workspace.record)], "Preference": 1},
+        ]
+    )
+
+    with pytest.raises(UntrustedProgramError, match="is not an absolute path") as caught:
+        _source(workspace).get_token(TokenRequest(VAULT))
+
+    assert (caught.value.path, caught.value.method) == (str(workspace.file), "Visual Studio")
+    assert "nothing was run" in str(caught.value)
+    assert workspace.ran() == []  # not even the good one: the file is not what Visual Studio writes
+
+
+SERVICE = "/".join((*TOKEN_SERVICE_PATH, TOKEN_SERVICE_EXE))
+
+
+@pytest.mark.parametrize(
+    ("path", "problem"),
+    [
+        ("/opt/Microsoft Visual Studio/2022/Community/" + SERVICE, None),
+        ("/opt/vs/" + SERVICE.upper(), None),  # names compared as Windows compares them
+        ("relative/" + SERVICE, "is not an absolute path"),
+        ("/" + SERVICE, "is not Visual Studio's token service"),  # no install folder above Common7
+        ("/opt/vs/../" + SERVICE, "has '.' or '..' in it"),
+        ("/opt/vs/" + SERVICE.replace("TokenService/", "Other/"), "is not Visual Studio's token service"),
+        ("/opt/vs/" + SERVICE.replace(TOKEN_SERVICE_EXE, "evil.exe"), "is not Visual Studio's token service"),
+        ("/bin/sh", "is not Visual Studio's token service"),
+    ],
+)
+def test_only_the_token_service_under_an_install_folder_qualifies(path: str, problem: str | None) -> None:
+    found = token_service_problem(path)
+    assert found is None if problem is None else found is not None and found.startswith(problem)
+
+
+@pytest.mark.skipif(os.name != "nt", reason="a Windows path is not absolute elsewhere")
+def test_a_windows_install_folder_qualifies() -> None:
+    installed = "C:\\Program Files\\Microsoft Visual Studio\\2022\\Community\\" + SERVICE.replace("/", "\\")
+    assert token_service_problem(installed) is None
 
 
 def test_missing_file_is_unavailable_and_named(workspace: Workspace) -> None:
@@ -233,10 +293,10 @@ def test_arguments_are_optional_and_order_is_stable() -> None:
 def test_every_failure_is_listed_without_tokens(workspace: Workspace) -> None:
     workspace.write(
         [
-            _failing(workspace, "Microsoft.Asal.TokenService.exe", 1, "TS003: Error, TS001: account needs re-auth"),
-            _failing(workspace, "Other.TokenService.exe", 2, f'boom {{"access_token": "secret-ish"}} {JWT_LOOKALIKE}'),
+            _failing(workspace, "first", 1, "TS003: Error, TS001: account needs re-auth"),
+            _failing(workspace, "second", 2, f'boom {{"access_token": "secret-ish"}} {JWT_LOOKALIKE}'),
             {
-                "Path": str(workspace.program("Garbage.exe")),
+                "Path": str(workspace.program("garbage")),
                 "Arguments": [f'--stdout={{"access_token": "{JWT_LOOKALIKE}"}}'],
                 "Preference": 3,
             },
@@ -249,21 +309,22 @@ def test_every_failure_is_listed_without_tokens(workspace: Workspace) -> None:
     error = caught.value
     assert not isinstance(error, SourceUnavailableError)
     message = str(error)
-    assert "Microsoft.Asal.TokenService.exe: exit code 1: TS003: Error, TS001: account needs re-auth" in message
-    assert "Other.TokenService.exe: exit code 1: boom" in message
-    assert "Garbage.exe: printed something that is not a token (no expires_on)" in message
+    first, second, garbage = (workspace.install_folder(name) for name in ("first", "second", "garbage"))
+    assert f"{first}: exit code 1: TS003: Error, TS001: account needs re-auth" in message
+    assert f"{second}: exit code 1: boom" in message
+    assert f"{garbage}: printed something that is not a token (no expires_on)" in message
     assert "secret-ish" not in message
     assert JWT_LOOKALIKE not in message
     assert [a.method for a in error.attempts] == [
-        "Visual Studio token provider Microsoft.Asal.TokenService.exe",
-        "Visual Studio token provider Other.TokenService.exe",
-        "Visual Studio token provider Garbage.exe",
+        f"Visual Studio token provider in {first}",
+        f"Visual Studio token provider in {second}",
+        f"Visual Studio token provider in {garbage}",
     ]
     assert (error.resource, error.method) == (VAULT, "Visual Studio")
 
 
 def test_signed_out_everywhere_is_unavailable(workspace: Workspace) -> None:
-    workspace.write([_failing(workspace, "TokenService.exe", 1, "TS005: No accounts found; sign in")])
+    workspace.write([_failing(workspace, "vs", 1, "TS005: No accounts found; sign in")])
 
     with pytest.raises(SourceUnavailableError, match=r"not signed in .*TS005.*Azure Service Authentication"):
         _source(workspace).get_token(TokenRequest(VAULT))
@@ -286,7 +347,7 @@ def test_a_hung_provider_is_stopped_and_the_next_one_used(workspace: Workspace, 
     assert azure_emulator.issuer.verify(token.access_token)["aud"] == VAULT
 
     workspace.write([{"Path": str(workspace.program("hangs")), "Arguments": ["--sleep=600"], "Preference": 0}])
-    with pytest.raises(AzureServiceTokenProviderError, match=r"hangs: did not answer within 3 s and was stopped"):
+    with pytest.raises(AzureServiceTokenProviderError, match=r"Community: did not answer within 3 s and was stopped"):
         source.get_token(TokenRequest(VAULT))
 
 
@@ -298,7 +359,7 @@ def test_file_is_read_again_when_it_changes(workspace: Workspace, azure_emulator
     source.get_token(TokenRequest(VAULT))
     source.get_token(TokenRequest(VAULT))  # unchanged file: same program
 
-    old.unlink()
+    old.unlink()  # the update removed the old install's token service
     new = workspace.program("new")
     workspace.write([{"Path": str(new), "Arguments": _emulator_arguments(azure_emulator, workspace), "Preference": 0}])
     before = workspace.file.stat().st_mtime_ns
@@ -343,6 +404,7 @@ def test_default_file_is_looked_up_in_home(tmp_path: Path) -> None:
     with pytest.raises(SourceUnavailableError, match="not found at") as caught:
         source.get_token(TokenRequest(VAULT))
     assert str(tmp_path / TOKEN_PROVIDER_FILE) in str(caught.value)
+    assert source.cache_identity == f"visual-studio:{tmp_path / TOKEN_PROVIDER_FILE}"  # whose file it is
 
 
 EPOCH = 1_714_564_800  # 2024-05-01T12:00:00Z

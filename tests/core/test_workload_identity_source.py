@@ -52,7 +52,9 @@ def test_gets_a_token_for_the_federated_app(azure_emulator, azure_emulator_env, 
     source = _source(azure_emulator, app.app_id, token_file)
     assert isinstance(source, TokenSource)
     assert source.name == "Workload identity"
-    assert source.cache_identity == f"workload:{app.app_id.lower()}:{azure_emulator.tenant_id}:{token_file}"
+    assert source.cache_identity == (
+        f"workload:{app.app_id.lower()}:{azure_emulator.tenant_id}:{token_file};authority={azure_emulator.authority}"
+    )
     token = source.get_token(TokenRequest(VAULT))
     claims = azure_emulator.issuer.verify(token.access_token)
     assert claims["appid"] == app.app_id

@@ -39,6 +39,7 @@ from appauth_core import (
 from appauth_core.cache import TokenCache
 from appauth_core.testing import AzureEmulator
 from tests.canaries import Canaries
+from tests.hardening.support import closed_port
 
 VAULT = "https://vault.azure.net"
 STORAGE = "https://storage.azure.com"
@@ -137,27 +138,24 @@ def _fake_az(folder: Path, stdout: str, stderr: str, code: int) -> None:
 def test_the_default_chain_failing_everywhere(
     planted: Canaries, azure_emulator: AzureEmulator, tmp_path: Path, how: str
 ) -> None:
-    """Managed identity refused (echoing its header), no Visual Studio, and an Azure CLI that prints a token
-    where it should not: one error naming every method, and none of their secrets."""
-    header = planted.new("identity-header")
+    """No managed identity (IMDS does not answer), no Visual Studio, and an Azure CLI that prints a token
+    where it should not: one error naming every method, and none of their secrets. (A managed identity the
+    environment announces ends the chain when it fails: its echoed header is the test above.)"""
     jwt = planted.add(f"eyJ0eXAiOiJKV1QifQ.{planted.new('cli-claims')}.{planted.new('cli-signature')}", "az token")
     if how == "bad expiry":
         _fake_az(tmp_path, f'{{"accessToken": "{jwt}", "expiresOn": "soon", "tokenType": "Bearer"}}', "", 0)
     else:
         _fake_az(tmp_path, "", f"ERROR: AADSTS50076: refused {jwt} (access_token={jwt})", 1)
     environ = {
-        **azure_emulator.app_service_env(),
-        "IDENTITY_HEADER": header,
+        "AZURE_POD_IDENTITY_AUTHORITY_HOST": f"http://127.0.0.1:{closed_port()}",
         "PATH": str(tmp_path),
         "HOME": str(tmp_path),
         "LOCALAPPDATA": str(tmp_path),
     }
-    echo = {"statusCode": 401, "message": f"header {header} refused"}
-    azure_emulator.faults.inject("mi.app_service", status=401, body=echo, times=3)
     provider = AzureServiceTokenProvider(cache=TokenCache(), environ=environ)
     error = _raises(lambda: provider.get_access_token(VAULT), AzureServiceTokenProviderError)
     reasons = {attempt.method: attempt.reason for attempt in error.attempts}
-    assert "X-IDENTITY-HEADER" in reasons["Managed identity (App Service)"]
+    assert "Unable to connect to the Instance Metadata Service" in reasons["Managed identity (IMDS)"]
     expected = (
         "not a token (expiresOn" if how == "bad expiry" else "could not get a token (exit code 1): ERROR: AADSTS50076"
     )
