@@ -1,9 +1,10 @@
 """``RequestAppAuth``: what a view gets as Django's ``request.appauth`` and Flask's ``g.appauth``.
 
 Both sit in every template's context (Django's stock ``request`` context processor, Flask's ``g``), so what
-they expose is what a template can reach. This facade exposes tokens, secrets and the principal, and nothing
-else: the configuration (connection string, cache encryption key), the provider and the vault client stay
-with the adapter (``appauth_django.conf.get_services()``, the Flask ``AppAuth`` object's ``services``).
+they expose is what a template can reach. This facade exposes tokens (also as ``aio``, an async credential
+for the ``.aio`` Azure SDK clients), secrets and the principal, and nothing else: the configuration
+(connection string, cache encryption key), the provider and the vault client stay with the adapter
+(``appauth_django.conf.get_services()``, the Flask ``AppAuth`` object's ``services``).
 
 How each template engine is kept out (Django documents ``alters_data`` in "Variables and lookups", Jinja in
 ``SandboxedEnvironment.is_safe_callable``):
@@ -21,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar, final
 
+from .async_credential import AsyncCredential
 from .result import Principal
 from .services import AppAuthServices
 
@@ -65,6 +67,13 @@ class RequestAppAuth:
     def principal(self) -> Principal | None:
         """Who the last token was issued to (``None`` before the first token)."""
         return _services_of(self).principal
+
+    @property
+    def aio(self) -> AsyncCredential:
+        """The app's identity as an azure-core async credential, for the ``.aio`` Azure SDK clients:
+        ``SecretClient(url, credential=request.appauth.aio)``. The provider's ``aio``: the same tokens. It
+        reaches nothing by attribute and no template engine may call it (see ``async_credential``)."""
+        return _services_of(self).provider.aio
 
     def __repr__(self) -> str:
         return "<RequestAppAuth>"

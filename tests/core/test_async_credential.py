@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import copy
 import inspect
+import pickle
 import threading
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -69,6 +71,22 @@ def test_provider_aio_is_an_azure_core_async_credential():
     assert canary not in repr(credential) and tenant not in repr(credential)
     # What returns a token is never called by a template engine (Django, Jinja's sandbox).
     assert all(getattr(credential, name).alters_data for name in ("get_token", "get_token_info", "close"))
+
+
+def test_the_provider_is_reachable_by_no_attribute_of_the_credential():
+    """Views hand ``request.appauth.aio`` around, and templates see ``request.appauth``: from the credential,
+    no attribute name (private ones included) leads to the provider, its configuration or its sources."""
+    provider = AzureServiceTokenProvider("RunAs=Developer;DeveloperTool=AzureCli", cache=TokenCache())  # no I/O
+    credential = provider.aio
+    assert [name for name in dir(credential) if not name.startswith("__")] == ["close", "get_token", "get_token_info"]
+    with pytest.raises(AttributeError):
+        credential._provider  # type: ignore[attr-defined]  # noqa: B018
+    with pytest.raises(AttributeError):
+        credential._provider = provider  # type: ignore[attr-defined]
+    assert not hasattr(credential, "__dict__")
+    assert copy.deepcopy({"credential": credential})["credential"] is credential
+    with pytest.raises(TypeError, match="cannot be pickled"):
+        pickle.dumps(credential)
 
 
 @pytest.mark.asyncio

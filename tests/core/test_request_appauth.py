@@ -15,7 +15,7 @@ from appauth_core.config import AppAuthConfig
 from appauth_core.request_appauth import RequestAppAuth
 from appauth_core.services import AppAuthServices
 
-SURFACE = {"get_access_token", "get_access_token_async", "secret", "secret_async", "principal"}
+SURFACE = {"get_access_token", "get_access_token_async", "secret", "secret_async", "principal", "aio"}
 RETURNS_A_SECRET = {"get_access_token", "get_access_token_async", "secret", "secret_async"}
 
 

@@ -1,5 +1,5 @@
-"""An async Django view using the ``.aio`` Azure SDK clients with the app's provider as their credential
-(``provider.aio``): Key Vault's ``SecretClient`` against the emulated vault and Azure Storage's
+"""An async Django view using the ``.aio`` Azure SDK clients with ``request.appauth.aio`` (the app's provider
+as an azure-core async credential): Key Vault's ``SecretClient`` against the emulated vault and Azure Storage's
 ``BlobServiceClient`` against Azurite, served by Django's ASGI handler, on the tokens the sync side uses."""
 
 from __future__ import annotations
@@ -15,14 +15,13 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 
 from appauth_core import clear_token_cache
-from appauth_django.conf import get_services
 
 
 async def aio_secret(request: HttpRequest) -> JsonResponse:
     """What a user writes: an ``.aio`` client per request, the app's identity as its credential."""
     async with SecretClient(
         settings.APPAUTH["KEY_VAULT_URL"],
-        credential=get_services().provider.aio,
+        credential=request.appauth.aio,  # type: ignore[attr-defined]
         verify_challenge_resource=False,  # the emulator's vault is a loopback URL (see ENVIRONMENT.md)
         connection_verify=settings.AZURE_CONNECTION_VERIFY,
     ) as client:
@@ -33,7 +32,7 @@ async def aio_secret(request: HttpRequest) -> JsonResponse:
 async def aio_blobs(request: HttpRequest) -> JsonResponse:
     async with BlobServiceClient(
         settings.AZURE_STORAGE_ACCOUNT_URL,
-        credential=get_services().provider.aio,
+        credential=request.appauth.aio,  # type: ignore[attr-defined]
         connection_verify=settings.AZURE_CONNECTION_VERIFY,
     ) as service:
         container = service.get_container_client(request.GET["container"])

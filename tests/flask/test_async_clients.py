@@ -1,5 +1,5 @@
-"""An async Flask view using the ``.aio`` Azure SDK clients with the app's provider as their credential
-(``provider.aio``): Key Vault's ``SecretClient`` against the emulated vault and Azure Storage's
+"""An async Flask view using the ``.aio`` Azure SDK clients with ``g.appauth.aio`` (the app's provider as an
+azure-core async credential): Key Vault's ``SecretClient`` against the emulated vault and Azure Storage's
 ``BlobServiceClient`` against Azurite, on the tokens ``g.appauth`` uses."""
 
 from __future__ import annotations
@@ -13,20 +13,18 @@ from azure.storage.blob.aio import BlobServiceClient
 from flask import Flask, g
 
 from appauth_core import clear_token_cache
-from appauth_flask import AppAuth
 
 STORAGE = "https://storage.azure.com"
 
 
-@pytest.fixture
-def appauth() -> AppAuth:
+@pytest.fixture(autouse=True)
+def _no_cached_token() -> None:
     clear_token_cache()  # the process-wide cache: a token an earlier test left would hide the requests counted here
-    return AppAuth()
 
 
-def test_an_async_view_reads_a_secret_with_an_aio_secret_client(make_app, appauth, azure_emulator, canary):
+def test_an_async_view_reads_a_secret_with_an_aio_secret_client(make_app, azure_emulator, canary):
     value = canary("flask-aio-secret")
-    app: Flask = make_app(appauth)
+    app: Flask = make_app()
     loops: list[asyncio.AbstractEventLoop] = []
 
     @app.get("/aio/secret/<name>")
@@ -34,7 +32,7 @@ def test_an_async_view_reads_a_secret_with_an_aio_secret_client(make_app, appaut
         loops.append(asyncio.get_running_loop())
         async with SecretClient(
             app.config["APPAUTH_KEY_VAULT_URL"],
-            credential=appauth.services.provider.aio,
+            credential=g.appauth.aio,
             verify_challenge_resource=False,  # the emulator's vault is a loopback URL (see ENVIRONMENT.md)
             connection_verify=str(azure_emulator.ca_path),
         ) as client:
@@ -56,14 +54,14 @@ def test_an_async_view_reads_a_secret_with_an_aio_secret_client(make_app, appaut
 
 
 @pytest.mark.azurite
-def test_an_async_view_writes_and_lists_blobs_with_an_aio_blob_client(make_app, appauth, azure_emulator, azurite):
-    app: Flask = make_app(appauth)
+def test_an_async_view_writes_and_lists_blobs_with_an_aio_blob_client(make_app, azure_emulator, azurite):
+    app: Flask = make_app()
     container = f"flask-aio-{uuid.uuid4().hex[:8]}"
 
     @app.post("/aio/blobs/<name>")
     async def aio_blobs(name: str) -> dict[str, list[str]]:
         async with BlobServiceClient(
-            azurite, credential=appauth.services.provider.aio, connection_verify=str(azure_emulator.ca_path)
+            azurite, credential=g.appauth.aio, connection_verify=str(azure_emulator.ca_path)
         ) as service:
             blobs = service.get_container_client(container)
             if not await blobs.exists():
