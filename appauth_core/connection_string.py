@@ -37,6 +37,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from .errors import ConnectionStringError
+from .frame_locals import clears_locals
 
 __all__ = [
     "REDACTED",
@@ -313,6 +314,11 @@ class ConnectionSettings:
         return values
 
 
+# Its generated __init__ takes every field, AppKey included, as a local of the frame a validation error passes.
+ConnectionSettings.__init__ = clears_locals(ConnectionSettings.__init__)  # type: ignore[method-assign]
+
+
+@clears_locals  # the text, and what is read from it, hold the AppKey
 def parse_connection_string(text: str) -> ConnectionSettings:
     """Read a connection string such as ``RunAs=App;AppId=...`` into validated ``ConnectionSettings``.
 

@@ -25,6 +25,7 @@ from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOpt
 from .cache import CacheEntry, TokenCache, new_entry, shared_cache
 from .connection_string import ConnectionSettings, parse_connection_string
 from .errors import Attempt, AzureServiceTokenProviderError, ConnectionStringError, InvalidRequestError
+from .frame_locals import clears_locals
 from .result import AppAuthenticationResult, Principal
 from .selection import default_chain, source_for
 from .sources.base import DEFAULT_AUTHORITY_HOST, TokenRequest, TokenSource, is_valid_resource, is_valid_tenant
@@ -54,6 +55,7 @@ class AzureServiceTokenProvider:
     ask at the same moment.
     """
 
+    @clears_locals  # the connection string (AppKey) and the environment
     def __init__(
         self,
         connection_string: str | None = None,
@@ -205,6 +207,7 @@ class AzureServiceTokenProvider:
             self._keys[(resource, tenant_id)] = key
         return key
 
+    @clears_locals  # a source's frames, and msal's, azure-core's and requests' below them, hold credentials
     def _entry(self, resource: str, tenant_id: str | None, force_refresh: bool) -> CacheEntry:
         key = self._key(resource, tenant_id)
         entry = self._cache.get(key, lambda: self._fetch(resource, tenant_id), force_refresh=force_refresh)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from . import fork_safety
 from .errors import KeyVaultConfigurationError
+from .frame_locals import clears_locals
 from .provider import AzureServiceTokenProvider
 from .references import (
     DEFAULT_VAULT_SUFFIX,
@@ -90,6 +91,7 @@ class KeyVaultSecrets:
     (``retry_total``, ``api_version``, ``connection_timeout`` ...). ``clock`` and ``rng`` are for tests.
     """
 
+    @clears_locals  # encryption_key
     def __init__(
         self,
         vault_url: str | None = None,
@@ -153,6 +155,11 @@ class KeyVaultSecrets:
             entry = self._cache.peek(key)
             if entry is not None:
                 return entry.value
+        return self._get(name, version)
+
+    @clears_locals
+    def _get(self, name: str, version: str | None) -> str:
+        """``get`` past the fast path (cached values): checks, the read, and the name remembered."""
         ref = self._ref(name, version)
         value = self._read(ref).value
         if len(self._known) >= _MAX_KNOWN:  # an app reading endless names stays bounded
@@ -172,14 +179,14 @@ class KeyVaultSecrets:
         """``get_many`` for async code: all cached, answered on the loop; else one thread reads the rest
         concurrently, as ``get_many`` does (not one thread per name)."""
         wanted = list(names)
-        values: dict[str, str] = {}
+        entries: dict[str, CachedSecret] = {}  # not the values: this frame is in the traceback if a read fails
         for name in wanted:
             key = self._known.get((name, None))
             entry = self._cache.peek(key) if key is not None else None
             if entry is None:
                 return await _to_thread(self.get_many, wanted)
-            values[name] = entry.value
-        return values
+            entries[name] = entry
+        return {name: entry.value for name, entry in entries.items()}
 
     async def resolve_async(self, value: str) -> str:
         """``resolve`` for async code: a string that is not a reference never leaves the loop."""
@@ -187,16 +194,19 @@ class KeyVaultSecrets:
             return value
         return await _to_thread(self.resolve, value)
 
+    @clears_locals
     def get_many(self, names: Iterable[str]) -> dict[str, str]:
         """Latest values of several secrets, read concurrently (50 names cost about one round trip)."""
         refs = {name: self._ref(name) for name in names}
-        values = self._read_many(refs.values())
-        return {name: values[ref.key] for name, ref in refs.items()}
+        entries = self._read_many(refs.values())
+        return {name: entries[ref.key].value for name, ref in refs.items()}
 
+    @clears_locals
     def describe(self, name: str, version: str | None = None) -> SecretMetadata:
         """Everything about the secret but its value (read, and cached, as ``get`` does)."""
         return self._read(self._ref(name, version)).metadata
 
+    @clears_locals
     def refresh(self, name: str | None = None) -> None:
         """Re-read now, whatever the cache holds: ``name`` (a secret in the default vault, or a reference),
         or every latest-version secret in the cache. Other processes sharing the cache get the new value
@@ -211,19 +221,21 @@ class KeyVaultSecrets:
 
     # --- references -------------------------------------------------------------------------------
 
+    @clears_locals
     def resolve(self, value: str) -> str:
         """The secret a ``@Microsoft.KeyVault(...)`` reference names; any other string comes back as it is."""
         if not is_reference(value):
             return value
         return self._read(parse_reference(value, vault_suffix=self._vault_suffix)).value
 
+    @clears_locals
     def resolve_all(self, data: T) -> T:
         """A copy of ``data`` (dicts, lists, tuples, nested) with every reference replaced by its value.
         All references are checked before any request, then read concurrently."""
         refs: dict[str, SecretRef] = {}
         _collect(data, refs, lambda text: parse_reference(text, vault_suffix=self._vault_suffix))
-        values = self._read_many(refs.values())
-        return _rebuild(data, lambda text: values[refs[text].key] if text in refs else text)
+        entries = self._read_many(refs.values())
+        return _rebuild(data, lambda text: entries[refs[text].key].value if text in refs else text)
 
     # --- lifecycle --------------------------------------------------------------------------------
 
@@ -265,29 +277,30 @@ class KeyVaultSecrets:
             bounded_put(self._refs, ref.key, ref, MAX_ENTRIES)  # bounded as the cache is
         return self._cache.get(ref.key, lambda: self._load(ref, force=force), label=f"secret {ref}", force=force)
 
-    def _read_many(self, refs: Iterable[SecretRef], *, force: bool = False) -> dict[Hashable, str]:
+    def _read_many(self, refs: Iterable[SecretRef], *, force: bool = False) -> dict[Hashable, CachedSecret]:
+        """The entries (whose ``repr`` hides the value) of several secrets; unwrapped by the public methods."""
         unique = {ref.key: ref for ref in refs}
         for ref in unique.values():
             self._hosts.check(ref.origin, ref.name)  # every host before the first request
-        values: dict[Hashable, str] = {}
+        entries: dict[Hashable, CachedSecret] = {}
         pending = []
         for key, ref in unique.items():
             entry = None if force else self._cache.peek(key)
             if entry is not None:
-                values[key] = entry.value
+                entries[key] = entry
             else:
                 pending.append(ref)
         if len(pending) == 1:
-            values[pending[0].key] = self._read(pending[0], force=force).value
+            entries[pending[0].key] = self._read(pending[0], force=force)
         elif pending:
-            values.update(self._read_concurrently(pending, force=force))
-        return values
+            entries.update(self._read_concurrently(pending, force=force))
+        return entries
 
-    def _read_concurrently(self, refs: list[SecretRef], *, force: bool) -> dict[Hashable, str]:
+    def _read_concurrently(self, refs: list[SecretRef], *, force: bool) -> dict[Hashable, CachedSecret]:
         workers = min(self._max_concurrency, len(refs))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="appauth-keyvault") as pool:
             futures = [(ref, pool.submit(self._read, ref, force=force)) for ref in refs]
-        values: dict[Hashable, str] = {}
+        entries: dict[Hashable, CachedSecret] = {}
         failed = [(ref, error) for ref, future in futures if (error := future.exception()) is not None]
         if failed:
             # The first failure, in the caller's order, is raised, as its own type (``except SecretNotFoundError``
@@ -303,8 +316,8 @@ class KeyVaultSecrets:
                 raise noted.with_traceback(first.__traceback__)
             raise first
         for ref, future in futures:
-            values[ref.key] = future.result().value
-        return values
+            entries[ref.key] = future.result()
+        return entries
 
     def _load(self, ref: SecretRef, *, force: bool) -> CachedSecret:
         shared = self._shared

@@ -12,6 +12,7 @@ from typing import Any
 
 from .config import AppAuthConfig, ConfigError
 from .errors import AppAuthError, ConnectionStringError, KeyVaultError
+from .frame_locals import Hidden, clears_locals
 from .provider import AzureServiceTokenProvider
 from .result import Principal
 from .secrets import KeyVaultSecrets, SharedSecretCache, is_reference
@@ -120,6 +121,7 @@ class AppAuthServices:
 
     # --- settings-time references -----------------------------------------------------------------
 
+    @clears_locals
     def resolve_references(self, settings: Mapping[str, Any], *, spell: Callable[[Path], str]) -> dict[Path, str]:
         """Resolve every ``@Microsoft.KeyVault(...)`` string found in ``settings`` (nested dicts, lists,
         tuples), concurrently. Returns {path: value}; raises ``ReferenceResolutionError`` naming the first
@@ -130,26 +132,29 @@ class AppAuthServices:
         unique = list(dict.fromkeys(reference for _, reference in found))
         with ThreadPoolExecutor(max_workers=min(16, len(unique)), thread_name_prefix="appauth-resolve") as pool:
             outcomes = dict(zip(unique, pool.map(self._try_resolve, unique), strict=True))
-        resolved: dict[Path, str] = {}
-        for path, reference in found:
-            value, error = outcomes[reference]
-            if error is not None:
-                raise ReferenceResolutionError(spell(path), error) from None
-            assert value is not None
-            resolved[path] = value
-        return resolved
+        for path, reference in found:  # every failure is looked for before any value is unwrapped
+            outcome = outcomes[reference]
+            if isinstance(outcome, str):
+                raise ReferenceResolutionError(spell(path), outcome)
+        return {path: _value(outcomes[reference]) for path, reference in found}
 
-    def _try_resolve(self, reference: str) -> tuple[str | None, str | None]:
+    def _try_resolve(self, reference: str) -> Hidden[str] | str:
+        """The value (``Hidden``: ``outcomes`` is a local of the frame that raises), or why it failed."""
         try:
-            return self.secrets.resolve(reference), None
+            return Hidden(self.secrets.resolve(reference))
         except AppAuthError as error:  # every appauth error message is free of secret values
-            return None, f"{type(error).__name__}: {error}"
+            return f"{type(error).__name__}: {error}"
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self.close)
 
     def close(self) -> None:
         self.secrets.close()
+
+
+def _value(outcome: Hidden[str] | str) -> str:
+    assert isinstance(outcome, Hidden), "resolve_references raised for every failure"
+    return outcome.value
 
 
 def connection_string_setting(config: AppAuthConfig, error: ConnectionStringError, spell: str) -> str:

@@ -25,6 +25,7 @@ from django.core.exceptions import ImproperlyConfigured  # type: ignore[import-u
 
 from appauth_core import fork_safety
 from appauth_core.errors import AppAuthError
+from appauth_core.frame_locals import clears_locals
 from appauth_core.services import Path, ReferenceResolutionError, find_references, replace_at
 
 from . import conf, secret_values
@@ -77,6 +78,7 @@ def resolve_at_startup() -> None:
         resolve_settings_references()
 
 
+@clears_locals  # for error trackers: the settings as read (earlier secrets) and the secrets being resolved
 @hide_locals
 def resolve_settings_references() -> list[str]:
     """Replace every reference in the settings by its secret; returns the settings paths changed.

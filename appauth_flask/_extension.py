@@ -7,6 +7,7 @@ import weakref
 
 from flask import Flask, current_app, g
 
+from appauth_core.frame_locals import clears_locals
 from appauth_core.request_appauth import RequestAppAuth
 from appauth_core.result import Principal
 from appauth_core.services import AppAuthServices
@@ -30,6 +31,7 @@ class AppAuth:
         if app is not None:
             self.init_app(app)
 
+    @clears_locals  # read_config's and resolution's frames hold the config (AppKey) and resolved secrets
     def init_app(self, app: Flask) -> None:
         """Validate the config, resolve Key Vault references in it, and wire appauth into ``app``.
 

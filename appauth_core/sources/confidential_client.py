@@ -36,6 +36,7 @@ from urllib3.util.retry import Retry
 
 from .. import fork_safety
 from ..errors import Attempt, AzureServiceTokenProviderError
+from ..frame_locals import withhold_tracebacks
 from ..http_trust import SharedTrustAdapter
 from .base import SourceToken, TokenRequest, is_valid_tenant
 from .redaction import redact
@@ -46,6 +47,10 @@ if TYPE_CHECKING:
     from typing_extensions import Self
     from urllib3.connectionpool import ConnectionPool
     from urllib3.response import BaseHTTPResponse
+
+# msal logs a token reply it cannot read, and a failed signature, with the traceback of frames that hold the
+# form it posted (client secret, assertion) or the private key: those records keep their message only.
+withhold_tracebacks("msal.oauth2cli.oauth2", "msal.oauth2cli.assertion")
 
 # How long one HTTP call to the token endpoint may take: a hung endpoint must not hang the app (the .NET
 # library had no such bound, issue #7008).

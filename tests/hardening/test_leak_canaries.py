@@ -16,7 +16,7 @@ import os
 import stat
 import traceback
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -251,18 +251,6 @@ def test_a_reference_that_cannot_be_resolved(planted: Canaries, azure_emulator: 
 
 
 # --- command-line output -----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def django_appauth(settings: Any, azure_emulator: AzureEmulator, azure_emulator_env: dict[str, str]) -> Iterator[Any]:
-    from appauth_django import conf, resolution, secret_values
-
-    conf.reload()
-    settings.APPAUTH = {"KEY_VAULT_URL": azure_emulator.vault.url}
-    yield settings
-    conf.reload()
-    resolution.forget()
-    secret_values.forget_all()
 
 
 def _manage(*args: str) -> str:
