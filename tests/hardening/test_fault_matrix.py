@@ -38,7 +38,7 @@ from appauth_core.cache import TokenCache
 from appauth_core.sources import confidential_client, managed_identity
 from appauth_core.testing import AzureEmulator
 from appauth_core.testing.emulator import SOURCE_SELECTING_VARIABLES
-from tests.canaries import CanaryRegistry, session_registry
+from tests.canaries import CanaryRegistry, LoggedErrorScanner, scan_frame_locals, session_registry
 
 from .load_servers import LOAD_SECTION_START
 from .support import Outcome, bounded, closed_port
@@ -315,12 +315,14 @@ _BOILERPLATE = re.compile(r"^Tried to get token using [^.]*\. Access token could
 
 
 class ThreadLog(logging.Handler):
-    """Log records kept per thread, so each case sees only what its own calls logged."""
+    """Log records kept per thread, so each case sees only what its own calls logged; the frame locals of an
+    exception logged with its traceback are scanned when it is logged (``LoggedErrorScanner``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, canaries: CanaryRegistry) -> None:
         super().__init__(logging.DEBUG)
         self.lines: dict[int, list[str]] = defaultdict(list)
         self.everything: list[str] = []
+        self.scanner = LoggedErrorScanner(canaries)
         self._lock = threading.Lock()
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -330,6 +332,7 @@ class ThreadLog(logging.Handler):
         with self._lock:
             self.lines[record.thread or 0].append(text)
             self.everything.append(text)
+            self.scanner.emit(record)
 
     def take(self, thread: int) -> str:
         with self._lock:
@@ -398,14 +401,20 @@ class Matrix:
     def run(self, target: Target, fault: Fault) -> CaseResult:
         closed = closed_port() if fault.key == "refused" else None
         setup = target.setup(self.em, fault, closed)
-        thread = threading.get_ident()
-        self.log.take(thread)
+        caller: list[int] = []  # the thread bounded() runs the call on: its log lines are this case's
+
+        def call() -> str:
+            caller.append(threading.get_ident())
+            self.log.take(caller[0])  # lines an earlier thread with the same id left (background work)
+            return self._call(target, fault, setup)
+
         before = self.em.counters[target.endpoint]
         self.inject(target, fault)
         try:
-            outcome = bounded(lambda: self._call(target, fault, setup), LIMIT)
+            outcome = bounded(call, LIMIT)
         finally:
             self.drain(target)
+        thread = caller[0] if caller else 0
         result = CaseResult(target, fault, outcome, self.em.counters[target.endpoint] - before, self.log.take(thread))
         if isinstance(outcome.value, str):
             result.value = outcome.value
@@ -453,6 +462,7 @@ class MatrixRun:
     results: dict[str, CaseResult] = field(default_factory=dict)
     canaries: CanaryRegistry = field(default_factory=CanaryRegistry)
     all_logs: str = ""
+    logged_error_hits: list[str] = field(default_factory=list)
     vault_value: str = ""
     seconds: float = 0.0
     issuer: Any = None
@@ -461,7 +471,7 @@ class MatrixRun:
 @pytest.fixture(scope="module")
 def matrix(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MatrixRun]:
     run = MatrixRun(canaries=session_registry(request.config))  # later tests' output is scanned for them too
-    log = ThreadLog()
+    log = ThreadLog(run.canaries)
     with AzureEmulator(state_dir=tmp_path_factory.mktemp("matrix-emulator")) as em, pytest.MonkeyPatch.context() as mp:
         for name in SOURCE_SELECTING_VARIABLES:
             mp.delenv(name, raising=False)
@@ -501,6 +511,7 @@ def matrix(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         for key_file in em.managed_identity.arc_key_dir.glob("*.key"):
             run.canaries.add(key_file.read_text().strip(), "Azure Arc challenge key")
         run.all_logs = "\n".join(log.everything)
+        run.logged_error_hits = list(log.scanner.hits)
         yield run
 
 
@@ -550,6 +561,9 @@ def test_case(matrix: MatrixRun, target: Target, fault: Fault) -> None:
                             ("".join(traceback.format_exception(error)), "traceback")):  # fmt: skip
             leaked = matrix.canaries.leaks(text)
             assert not leaked, f"{leaked} in the error's {where}: {text}"
+        scan = scan_frame_locals(error, matrix.canaries)  # what an error tracker shows: every frame's locals
+        assert scan.frames, "no frame of the error's traceback was scanned: the check would be vacuous"
+        assert not scan.hits, "canaries in frame locals:\n" + "\n".join(map(str, scan.hits))
     leaked = matrix.canaries.leaks(result.log)
     assert not leaked, f"{leaked} in the DEBUG log of {case_id(target, fault)}"
     assert result.summary == expected(target, fault), str(error)
@@ -566,7 +580,12 @@ def test_case(matrix: MatrixRun, target: Target, fault: Fault) -> None:
 def test_nothing_secret_in_the_whole_log(matrix: MatrixRun) -> None:
     """Including what other threads logged (the emulator's own request lines, connection pools)."""
     assert matrix.all_logs, "the matrix logged nothing at DEBUG: the log check would be vacuous"
+    # A case's own log is what its call's thread logged (background refreshes log on threads of their own).
+    empty = [key for key, result in matrix.results.items() if not result.log]
+    assert len(empty) < len(matrix.results) / 10, f"cases whose own DEBUG log is empty: {empty}"
     assert not matrix.canaries.leaks(matrix.all_logs)
+    hits = matrix.logged_error_hits  # the frame locals of every exception logged with its traceback
+    assert not hits, "canaries in the frame locals of a logged exception:\n" + "\n".join(hits)
 
 
 # --- docs/RELIABILITY.md -----------------------------------------------------------------------------------
