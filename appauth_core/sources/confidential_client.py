@@ -193,6 +193,10 @@ class _NothingStored(msal.TokenCache):  # type: ignore[misc,unused-ignore]
     ``add`` the same way.
     """
 
+    def __init__(self) -> None:
+        super().__init__()
+        fork_safety.new_lock_in_child(self)  # msal's own RLock: a thread reading the cache may hold it at a fork
+
     def add(self, event: dict[str, Any], now: float | None = None) -> None:
         return None
 

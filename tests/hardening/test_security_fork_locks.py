@@ -102,15 +102,22 @@ def _held(lock: Any) -> bool:
 
 @pytest.fixture
 def package_in_use(azure_emulator: AzureEmulator, azure_emulator_env: dict[str, str]) -> Iterator[None]:
-    """Every module imported, and the objects an app creates alive: a provider that got a token and a
-    ``KeyVaultSecrets`` that read a secret over the shared TLS context."""
+    """Every module imported, and the objects an app creates alive: a managed-identity provider and a
+    service-principal one (msal's client and token store) that got tokens, and a ``KeyVaultSecrets`` that read a
+    secret over the shared TLS context."""
     _import_every_module()
     azure_emulator.vault.set_secret("fork-lock-secret", "value")
     provider = AzureServiceTokenProvider("RunAs=App", environ=azure_emulator.app_service_env())
+    app = azure_emulator.app
+    service_principal = AzureServiceTokenProvider(
+        f"RunAs=App;AppId={app.app_id};TenantId={azure_emulator.tenant_id};AppKey={app.secrets[0]}",
+        azure_emulator.authority,
+    )
+    assert service_principal.get_access_token("https://management.azure.com")
     secrets = KeyVaultSecrets(azure_emulator.vault.url, provider)
     assert secrets.get("fork-lock-secret") == "value"
     yield
-    del provider, secrets
+    del provider, service_principal, secrets
 
 
 def test_every_lock_of_the_package_is_new_in_a_forked_child(package_in_use: None) -> None:
