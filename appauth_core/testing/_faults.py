@@ -19,7 +19,12 @@ class Fault:
 
     ``status`` None keeps the real response (useful with ``delay``, ``truncate`` or ``garbage`` alone).
     ``truncate`` sends half the body under the full Content-Length and drops the connection;
-    ``garbage`` replaces the body with bytes no JSON parser accepts.
+    ``garbage`` replaces the body with bytes no JSON parser accepts;
+    ``drip`` sends the whole reply (status line, headers, body) one byte at a time, ``drip`` seconds apart:
+    a server that never goes quiet for long enough to trip a read timeout;
+    ``pad`` appends that many bytes of JSON whitespace to the body (the reply still parses), sent chunked
+    without a Content-Length so that a client learns the size only by reading it; the padding is written in
+    pieces, never held in memory whole.
     """
 
     status: int | None = None
@@ -28,6 +33,8 @@ class Fault:
     delay: float = 0.0
     truncate: bool = False
     garbage: bool = False
+    drip: float = 0.0
+    pad: int = 0
     times: int = 1
 
     def __post_init__(self) -> None:
@@ -35,13 +42,17 @@ class Fault:
             raise ValueError(f"Fault.times must be at least 1, got {self.times}")
         if self.delay < 0:
             raise ValueError(f"Fault.delay must not be negative, got {self.delay}")
+        if self.drip < 0 or self.pad < 0:
+            raise ValueError(f"Fault.drip and Fault.pad must not be negative, got {self.drip} and {self.pad}")
+        if self.drip and (self.pad or self.truncate):
+            raise ValueError("Fault.drip cannot be combined with pad or truncate")
         if self.status is not None and not 100 <= self.status <= 599:
             raise ValueError(f"Fault.status must be an HTTP status code, got {self.status}")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Fault:
         """Build a fault from JSON (the control API and the CLI speak this shape)."""
-        known = {"status", "body", "headers", "delay", "truncate", "garbage", "times"}
+        known = {"status", "body", "headers", "delay", "truncate", "garbage", "drip", "pad", "times"}
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown fault field(s) {sorted(unknown)}; allowed: {sorted(known)}")

@@ -27,6 +27,7 @@ logger = logging.getLogger("appauth_core.testing")
 
 LOOPBACK = "127.0.0.1"
 GARBAGE_BODY = b"\x00\xff<html><body>502 Bad Gateway</body>"
+PAD_PIECE = b" " * 65536  # the padding of a ``pad`` fault goes out in pieces of this size
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,8 @@ class Response:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     truncate: bool = False
+    drip: float = 0.0  # seconds between the bytes of the whole reply (a ``drip`` fault)
+    pad: int = 0  # bytes of whitespace after the body, sent chunked (a ``pad`` fault)
 
     @classmethod
     def json(cls, status: int, payload: Any, headers: Mapping[str, str] | None = None) -> Response:
@@ -82,6 +85,7 @@ def _apply_fault(fault: Fault, request: Request, handler: Handler) -> Response:
         response.body = GARBAGE_BODY
         response.headers["Content-Type"] = "application/json; charset=utf-8"
     response.truncate = fault.truncate
+    response.drip, response.pad = fault.drip, fault.pad
     return response
 
 
@@ -134,6 +138,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self._send(response)
 
     def _send(self, response: Response) -> None:
+        if response.drip:
+            self._send_dripping(response)
+            return
+        if response.pad:
+            self._send_padded(response)
+            return
         self.send_response(response.status)
         for name, value in response.headers.items():
             self.send_header(name, value)
@@ -147,6 +157,47 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return
         if self.command != "HEAD":
             self.wfile.write(response.body)
+
+    def _send_dripping(self, response: Response) -> None:
+        """The whole reply, one byte at a time, until it is out or the client went away."""
+        self.close_connection = True
+        head = [f"HTTP/1.1 {response.status} {self.responses.get(response.status, ('',))[0]}"]
+        head += [f"{name}: {value}" for name, value in response.headers.items()]
+        head += [f"Content-Length: {len(response.body)}", "Connection: close"]
+        data = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + response.body
+        try:
+            for index in range(len(data)):
+                self.wfile.write(data[index : index + 1])
+                self.wfile.flush()
+                time.sleep(response.drip)
+        except OSError:  # the client gave up: what the fault is there to make it do
+            return
+
+    def _send_padded(self, response: Response) -> None:
+        """The body and then ``pad`` bytes of whitespace, chunked, until it is out or the client went away."""
+        self.close_connection = True
+        self.send_response(response.status)
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Connection", "close")
+        try:
+            self.end_headers()
+            self._write_chunk(response.body)
+            left = response.pad
+            while left > 0:
+                piece = PAD_PIECE if left >= len(PAD_PIECE) else PAD_PIECE[:left]
+                self._write_chunk(piece)
+                left -= len(piece)
+            self.wfile.write(b"0\r\n\r\n")
+        except OSError:
+            return
+
+    def _write_chunk(self, data: bytes) -> None:
+        if data:  # three writes: joining them would copy every piece of a 64 MiB padding
+            self.wfile.write(f"{len(data):x}\r\n".encode())
+            self.wfile.write(data)
+            self.wfile.write(b"\r\n")
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _dispatch
 
