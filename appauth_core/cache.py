@@ -19,6 +19,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field, replace
 
 from . import fork_safety
+from .errors import TokenWaitTimeoutError
 from .result import Principal
 from .single_flight import SingleFlight
 from .sources.base import SourceToken
@@ -59,7 +60,7 @@ class TokenCache:
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._entries: dict[Hashable, CacheEntry] = {}
-        self._flights: SingleFlight[CacheEntry] = SingleFlight()
+        self._flights: SingleFlight[CacheEntry] = SingleFlight(TokenWaitTimeoutError.after)
         self._lock = threading.Lock()
         fork_safety.new_lock_in_child(self)  # the entries stay: a token is as good in the child
 

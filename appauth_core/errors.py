@@ -3,6 +3,8 @@ secret (client secret, AppKey, token, certificate key or password, secret value)
 
     AppAuthError                              root: catch this to catch everything appauth raises
      ├── AzureServiceTokenProviderError       no token: .resource, .authority, .method, .attempts
+     │    ├── TokenWaitTimeoutError           another caller's fetch of the same token was still under way
+     │    │                                   at the deadline: this caller stopped waiting; .waited
      │    ├── ConnectionStringError           (also ValueError) the connection string is wrong: .key
      │    ├── InvalidRequestError             (also ValueError) a bad resource, tenant or scope argument
      │    ├── SourceUnavailableError          this way of getting a token cannot work here (not
@@ -17,7 +19,9 @@ secret (client secret, AppKey, token, certificate key or password, secret value)
           ├── SecretAccessDeniedError         Key Vault says: this identity may not read it (403/401)
           ├── SecretDisabledError             Key Vault says: the secret (version) is disabled
           ├── KeyVaultUnavailableError        no answer (5xx, 429, network) after retries and no cached
-          │                                   value to serve: .status, .retry_after
+          │    │                              value to serve: .status, .retry_after
+          │    └── SecretWaitTimeoutError     another caller's read of the same secret was still under way
+          │                                   at the deadline: this caller stopped waiting; .waited
           ├── VaultNotAllowedError            the vault host is not allow-listed: no token was requested
           ├── VaultResourceNotAllowedError    (also AzureServiceTokenProviderError) the vault's challenge asked
           │                                   for a token for a resource that is not Key Vault's: none was
@@ -35,7 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 
 class AppAuthError(Exception):
@@ -104,23 +108,34 @@ class UntrustedProgramError(AzureServiceTokenProviderError):
         self.path = path
 
 
-class TokenWaitTimeoutError(AzureServiceTokenProviderError):
-    """Another caller's fetch of the same token was still under way after ``waited`` seconds (the deadline,
-    ``http_limits.DEFAULT_DEADLINE``), so this caller stopped waiting for it. The fetch goes on, and the token
-    it gets is cached for the callers after it."""
+class _GaveUpWaiting(AppAuthError):
+    """What the two wait timeouts share: ``waited``, the seconds this caller waited (the deadline,
+    ``http_limits.DEFAULT_DEADLINE``), and the message saying that the other caller's fetch goes on."""
 
-    def __init__(self, message: str, *, waited: float, **context: Any) -> None:
-        super().__init__(message, **context)
-        self.waited = waited
+    waited: float = 0.0
+    _what = ""  # what was waited for
+    _slow = ""  # who is slow to answer
 
     @classmethod
-    def after(cls, waited: float) -> TokenWaitTimeoutError:
-        return cls(
-            f"Gave up waiting for a token after {waited:g} s: another caller's request for the same token is "
-            "still under way (the identity endpoint or Entra ID is slow to answer). It goes on, and its token "
-            "will be cached; try again shortly, and check the endpoint if this persists.",
-            waited=waited,
+    def after(cls: type[_Waiting], waited: float) -> _Waiting:
+        error = cls(
+            f"Gave up waiting for a {cls._what} after {waited:g} s: another caller's request for the same "
+            f"{cls._what} is still under way ({cls._slow} is slow to answer). It goes on, and what it gets will be "
+            "cached; try again shortly, and check the endpoint if this persists."
         )
+        error.waited = waited
+        return error
+
+
+_Waiting = TypeVar("_Waiting", bound=_GaveUpWaiting)
+
+
+class TokenWaitTimeoutError(_GaveUpWaiting, AzureServiceTokenProviderError):
+    """Another caller's fetch of the same token was still under way after ``waited`` seconds, so this
+    caller stopped waiting for it. The fetch goes on, and the token it gets is cached for the callers after
+    it."""
+
+    _what, _slow = "token", "the identity endpoint or Entra ID"
 
 
 class InvalidRequestError(AzureServiceTokenProviderError, ValueError):
@@ -179,6 +194,14 @@ class KeyVaultUnavailableError(KeyVaultError):
     ) -> None:
         super().__init__(message, vault_url=vault_url, secret_name=secret_name, version=version, status=status)
         self.retry_after = retry_after
+
+
+class SecretWaitTimeoutError(_GaveUpWaiting, KeyVaultUnavailableError):
+    """Another caller's read of the same secret was still under way after ``waited`` seconds, so this
+    caller stopped waiting for it. The read goes on, and the value it gets is cached for the callers after
+    it."""
+
+    _what, _slow = "secret", "Key Vault"
 
 
 class VaultNotAllowedError(KeyVaultError):

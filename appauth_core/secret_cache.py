@@ -40,6 +40,7 @@ from .errors import (
     SecretAccessDeniedError,
     SecretDisabledError,
     SecretNotFoundError,
+    SecretWaitTimeoutError,
 )
 from .single_flight import SingleFlight
 from .vault_client import SecretMetadata
@@ -89,7 +90,7 @@ class SecretCache:
         self._max_entries = max_entries
         self._entries: dict[Hashable, CachedSecret] = {}
         self._failures: dict[Hashable, _Failure] = {}
-        self._flights: SingleFlight[CachedSecret] = SingleFlight()
+        self._flights: SingleFlight[CachedSecret] = SingleFlight(SecretWaitTimeoutError.after)
         self._lock = threading.Lock()
         fork_safety.new_lock_in_child(self)  # the values stay: a secret is as good in the child
 

@@ -2,6 +2,11 @@
 
 The token cache and the secret cache both need exactly this (N concurrent cold callers → one upstream
 call), and each adds its own rules on top: when a value is due, what a failure means.
+
+A caller that waits for another's call waits at most ``http_limits.DEFAULT_DEADLINE`` (30 s), as long as a
+call of its own could have taken, then raises its cache's error (``TokenWaitTimeoutError``,
+``SecretWaitTimeoutError``): one slow fetch must not pile up every request thread behind it. The call
+itself goes on and its outcome is kept for the callers after it.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import time
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
-from . import fork_safety
+from . import fork_safety, http_limits
 
 T = TypeVar("T")
 
@@ -46,7 +51,11 @@ class Flight(Generic[T]):
 
 
 class SingleFlight(Generic[T]):
-    def __init__(self) -> None:
+    """``timeout_error(waited)``: what a caller that gave up waiting for another's call raises (default: a
+    ``TimeoutError``; the caches pass their own typed error)."""
+
+    def __init__(self, timeout_error: Callable[[float], Exception] | None = None) -> None:
+        self._timeout_error = timeout_error or _timed_out
         self._lock = threading.Lock()
         self._flights: dict[Hashable, Flight[T]] = {}
         fork_safety.reset_in_child(self)
@@ -58,7 +67,8 @@ class SingleFlight(Generic[T]):
 
     def run(self, key: Hashable, work: Callable[[], T], *, ready: Callable[[], T | None] = lambda: None) -> T:
         """``work()`` once for everyone asking for ``key`` now. ``ready`` is asked, under the lock, before
-        starting a flight: a value another caller stored while this one waited for the lock."""
+        starting a flight: a value another caller stored while this one waited for the lock. A caller that
+        finds a flight under way waits for it at most ``http_limits.DEFAULT_DEADLINE`` seconds."""
         with self._lock:
             flight = self._flights.get(key)
             if flight is None:
@@ -70,7 +80,9 @@ class SingleFlight(Generic[T]):
             else:
                 leader = False
         if not leader:
-            flight.done.wait()
+            limit = http_limits.DEFAULT_DEADLINE
+            if not flight.done.wait(limit):
+                raise self._timeout_error(limit)
             if flight.error is not None:
                 raise flight.error
             assert flight.result is not None
@@ -128,3 +140,7 @@ class SingleFlight(Generic[T]):
             with self._lock:
                 del self._flights[key]
             flight.done.set()
+
+
+def _timed_out(waited: float) -> Exception:
+    return TimeoutError(f"gave up after {waited:g} s waiting for another caller's call of the same key")

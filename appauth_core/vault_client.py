@@ -44,8 +44,9 @@ from .errors import (
     SecretAccessDeniedError,
     SecretDisabledError,
     SecretNotFoundError,
+    TokenWaitTimeoutError,
 )
-from .http_trust import SharedTrustAdapter
+from .http_limits import VAULT_REPLY_MAX_BYTES, LimitedTransport, ReplyDeadlinePolicy, limited_session
 from .provider import AzureServiceTokenProvider
 from .references import SecretRef
 from .single_flight import SingleFlight
@@ -65,7 +66,7 @@ RETRY_DEFAULTS: Mapping[str, float] = MappingProxyType(
         "retry_total": 3,
         "retry_backoff_factor": 0.5,  # 0.5, 1, 2 s: Key Vault's throttling guide backs off 1, 2, 4 ...
         "retry_backoff_max": 4,
-        "timeout": 30,  # seconds for the whole operation, retries included
+        "timeout": 30,  # seconds for the whole operation, retries included: a wall-clock deadline (http_limits)
     }
 )
 MAX_RETRY_AFTER_IN_CALL = 5.0
@@ -148,7 +149,7 @@ class RenewingCredential:
         # (resource, tenant) -> the token last handed out for it: where a refused token is looked up. Plain
         # dict reads and writes (atomic): no lock, so none to be left held in a forked child.
         self._issued: dict[tuple[str, str | None], str] = {}
-        self._renewals: SingleFlight[bool] = SingleFlight()
+        self._renewals: SingleFlight[bool] = SingleFlight(TokenWaitTimeoutError.after)
 
     def get_token(
         self,
@@ -302,6 +303,8 @@ class VaultClients:
             # https://vault.azure.net, and *.localhost does not resolve everywhere.
             verify_challenge_resource=not origin.is_loopback,
             retry_policy=BoundedRetryPolicy(**retry),
+            # The whole read, retries and their waits included, within the operation's timeout (http_limits).
+            per_call_policies=[ReplyDeadlinePolicy(retry["timeout"]), *options.pop("per_call_policies", [])],
             transport=options.pop("transport", None) or self._transport(options),
             permit_redirects=False,  # Key Vault never redirects; a redirect could only lead a request elsewhere
             **options,
@@ -318,10 +321,10 @@ class VaultClients:
         return self._tokens
 
     def _transport(self, options: dict[str, Any]) -> RequestsTransport:
-        """The pooled session; the app may pass its own ``transport`` (a proxy, custom TLS) instead."""
-        from azure.core.pipeline.transport import RequestsTransport
-
-        return RequestsTransport(
+        """The pooled session, whose replies keep appauth's limits (``http_limits``: the operation's deadline,
+        at most 1 MiB, https only); the app may pass its own ``transport`` (a proxy, custom TLS) instead, which
+        then decides how long a reply may take and how large it may be."""
+        return LimitedTransport(
             session=self._shared_session(),
             session_owner=False,
             connection_timeout=options.pop("connection_timeout", CONNECTION_TIMEOUT),
@@ -330,10 +333,9 @@ class VaultClients:
 
     def _shared_session(self) -> requests.Session:
         if self._session is None:
-            session = requests.Session()
-            adapter = SharedTrustAdapter(pool_connections=4, pool_maxsize=self._max_connections)
-            session.mount("https://", adapter)
-            self._session = session
+            self._session = limited_session(
+                max_bytes=VAULT_REPLY_MAX_BYTES, https_only=True, pool_connections=4, pool_maxsize=self._max_connections
+            )
         return self._session
 
 

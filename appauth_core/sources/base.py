@@ -23,7 +23,8 @@ def is_valid_resource(resource: str) -> bool:
 
 
 def is_valid_tenant(tenant_id: str) -> bool:
-    return bool(_TENANT_PATTERN.fullmatch(tenant_id))
+    # "." and ".." are path segments: in ``{host}{tenant}/oauth2/...`` they would lead the request elsewhere.
+    return bool(_TENANT_PATTERN.fullmatch(tenant_id)) and tenant_id not in (".", "..")
 
 
 @dataclass(frozen=True)

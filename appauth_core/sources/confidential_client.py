@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
@@ -34,10 +35,9 @@ import requests
 from urllib3.exceptions import InvalidHeader, MaxRetryError, ResponseError
 from urllib3.util.retry import Retry
 
-from .. import fork_safety
+from .. import fork_safety, http_limits
 from ..errors import Attempt, AzureServiceTokenProviderError
 from ..frame_locals import withhold_tracebacks
-from ..http_trust import SharedTrustAdapter
 from .base import SourceToken, TokenRequest, is_valid_tenant
 from .redaction import redact
 
@@ -52,12 +52,14 @@ if TYPE_CHECKING:
 # form it posted (client secret, assertion) or the private key: those records keep their message only.
 withhold_tracebacks("msal.oauth2cli.oauth2", "msal.oauth2cli.assertion")
 
-# How long one HTTP call to the token endpoint may take: a hung endpoint must not hang the app (the .NET
-# library had no such bound, issue #7008).
+# How long the token endpoint may keep a connection attempt or a read waiting: a hung endpoint must not hang
+# the app (the .NET library had no such bound, issue #7008). The whole call, however the endpoint trickles its
+# reply and however often it is retried, ends within http_limits.DEFAULT_DEADLINE.
 HTTP_TIMEOUT_SECONDS = 30
 
 # Transient failures of Entra ID are retried (``_TransientRetry``), as azure-identity does with azure-core's
-# RetryPolicy: at most RETRIES more attempts, so at most three, each bounded by HTTP_TIMEOUT_SECONDS.
+# RetryPolicy: at most RETRIES more attempts, so at most three, each bounded by HTTP_TIMEOUT_SECONDS, and none
+# started once the call's deadline is too near.
 RETRIES = 2
 # urllib3's back-off: none before the first retry, then RETRY_BACKOFF_FACTOR * 2 (1 s).
 RETRY_BACKOFF_FACTOR = 0.5
@@ -67,6 +69,14 @@ MAX_RETRY_AFTER_SECONDS = 5.0
 # 429 (throttled) and the 5xx a gateway or an overloaded front end answers; never 400 or 401, which carry an
 # AADSTS error that asking again does not fix.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+# msal applications kept per ConfidentialClients (one per authority, that is per tenant, and credential), the
+# least recently used going first. One holds its OpenID configuration, msal's throttling state and a session
+# with a pooled TLS connection: about 46 KiB (tracemalloc, over 50 tenants) and a file descriptor. 64 keep 3 MiB
+# and 64 sockets at most, where an app asking for tokens in tenants its callers name grew without end; a
+# tenant beyond them costs one OpenID configuration round trip when its token is next fetched, about once an
+# hour per tenant since the provider caches the token.
+MAX_APPS = 64
 
 # A client secret, or msal's dict form: a certificate (``private_key``, ``thumbprint`` ...) or a
 # ``client_assertion`` (a JWT, or a callable msal calls each time it needs one).
@@ -256,27 +266,37 @@ class _TransientRetry(Retry):
         _stacktrace: TracebackType | None = None,
     ) -> Self:
         retry_after = self.get_retry_after(response) if response is not None else None
+        left = http_limits.remaining()
         if retry_after is not None and retry_after > MAX_RETRY_AFTER_SECONDS:
-            # What urllib3 raises when the retries run out; with raise_on_status=False it returns the response.
             reason = ResponseError(f"Retry-After {retry_after:g} s is over {MAX_RETRY_AFTER_SECONDS:g} s")
-            raise MaxRetryError(cast("ConnectionPool", _pool), url, reason)
-        return super().increment(method, url, response, error, _pool, _stacktrace)
+        elif left is not None and left <= (retry_after or 0.0):
+            reason = ResponseError("no time left before the deadline for another attempt")
+        else:
+            return super().increment(method, url, response, error, _pool, _stacktrace)
+        # What urllib3 raises when the retries run out; with raise_on_status=False it returns the response.
+        raise MaxRetryError(cast("ConnectionPool", _pool), url, reason)
 
 
 class _NoRedirects(requests.Session):
-    """msal's HTTP client, as msal builds its own (a timeout), except that redirects are not followed and
-    transient failures are retried (``_TransientRetry``) rather than only a failed connection once.
+    """msal's HTTP client, as msal builds its own (a timeout), except that redirects are not followed, plain
+    http is refused, replies keep appauth's limits and transient failures are retried (``_TransientRetry``)
+    rather than only a failed connection once.
 
     Redirects: a 307 or 308 from the token endpoint would post the form, client secret or assertion included,
-    to wherever it points, and the answer from there would be taken for a token."""
+    to wherever it points, and the answer from there would be taken for a token. Plain http: an OpenID
+    configuration naming an http token endpoint would have the secret posted in clear (msal 1.39 refuses
+    that itself; this session refuses any http URL whatever msal does). Limits (``http_limits``): a reply
+    larger than 64 KiB is refused, and the call's deadline (``ConfidentialClients.acquire``) ends it."""
 
     def __init__(self, timeout: float) -> None:
         super().__init__()
         self._timeout = timeout
         fork_safety.close_connections_in_child(self)
-        retrying = SharedTrustAdapter(max_retries=_TransientRetry.transient())
+        retrying = http_limits.LimitedAdapter(
+            max_retries=_TransientRetry.transient(), max_bytes=http_limits.TOKEN_REPLY_MAX_BYTES
+        )
         self.mount("https://", retrying)
-        self.mount("http://", retrying)
+        self.mount("http://", http_limits.HttpsOnlyAdapter())
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("timeout", self._timeout)
@@ -288,8 +308,9 @@ class ConfidentialClients:
     """msal ``ConfidentialClientApplication`` objects for one app id, one per (authority, credential).
 
     Built on first use under a lock, because building one fetches the authority's OpenID configuration;
-    reused afterwards so that the configuration and msal's throttling state survive between calls. msal
-    stores no tokens (``_NothingStored``). Errors come out as ``TokenEndpointError``.
+    reused afterwards so that the configuration and msal's throttling state survive between calls, at most
+    ``MAX_APPS`` of them, the least recently used going first. msal stores no tokens (``_NothingStored``).
+    Errors come out as ``TokenEndpointError``.
 
     What differs between the sources that use it:
 
@@ -321,27 +342,38 @@ class ConfidentialClients:
             else message_prefix
         )
         self._lock = threading.Lock()
-        self._apps: dict[tuple[str, str], Any] = {}
+        self._apps: OrderedDict[tuple[str, str], Any] = OrderedDict()
         fork_safety.new_lock_in_child(self)  # the apps stay; their sessions drop their connections themselves
 
+    def __len__(self) -> int:
+        """How many msal applications are kept (at most ``MAX_APPS``)."""
+        return len(self._apps)
+
     def acquire(self, request: TokenRequest, tenant: str, credential: Credential) -> SourceToken:
-        """A token for ``request.scope`` from ``{request.authority_host}{tenant}``.
+        """A token for ``request.scope`` from ``{request.authority_host}{tenant}``, the whole call (the OpenID
+        configuration when the app is new, the token request, retries) within ``http_limits.DEFAULT_DEADLINE``.
 
         Exceptions a callable credential raises (a federated token file that cannot be read) pass through
         unchanged, for the source to describe."""
+        with http_limits.deadline(http_limits.DEFAULT_DEADLINE):
+            return self._acquire(request, tenant, credential)
+
+    def _acquire(self, request: TokenRequest, tenant: str, credential: Credential) -> SourceToken:
         authority = f"{request.authority_host}{tenant}"
         context = FailureContext(self.app_id, tenant, request.resource, credential.label)
         if not is_valid_tenant(tenant):
             raise self.error(request, authority, f"'{tenant}' is not a valid tenant id or domain.")
         try:
             app = self._app(authority, credential)
+        except http_limits.ReplyTooLargeError as exc:
+            raise self.error(request, authority, f"The OpenID configuration: {exc}.") from None
         except ValueError as exc:  # msal could not read the OpenID configuration (AADSTS90002 and such)
             problem = (
                 _first_line(scrub(str(exc), credential)).split(". ")[0].rstrip(".")
             )  # msal's sentence, without its examples
             raise self.error(request, authority, f"{problem}. {self._discovery_hint(context)}") from None
         except requests.RequestException as exc:
-            raise self._unreachable(request, authority, _exception_detail(exc, credential)) from None
+            raise self._unreachable(request, authority, exc, credential) from None
         except msal.exceptions.MsalError as exc:  # msal's "HTTP Error: 503": the configuration answered 5xx
             raise self._failing(request, authority, exc, credential) from None
         except (AttributeError, KeyError, TypeError, RuntimeError) as exc:  # a redirect; JSON, but not a configuration
@@ -353,7 +385,9 @@ class ConfidentialClients:
             result = app.acquire_token_for_client([request.scope])
             token = _source_token(result, started) if isinstance(result, dict) and "access_token" in result else None
         except requests.RequestException as exc:
-            raise self._unreachable(request, authority, _exception_detail(exc, credential)) from None
+            raise self._unreachable(request, authority, exc, credential) from None
+        except http_limits.ReplyTooLargeError as exc:
+            raise self.error(request, authority, f"The token endpoint: {exc}.") from None
         except msal.exceptions.MsalError as exc:  # msal's "HTTP Error: 503" for a 5xx
             raise self._failing(request, authority, exc, credential) from None
         except (ValueError, AttributeError, KeyError, TypeError) as exc:  # not a token reply (a proxy's page ...)
@@ -382,7 +416,9 @@ class ConfidentialClients:
         key = (authority.lower(), credential.key)
         with self._lock:
             app = self._apps.get(key)
-            if app is None:
+            if app is not None:
+                self._apps.move_to_end(key)
+            else:
                 app = msal.ConfidentialClientApplication(
                     self.app_id,
                     client_credential=dict(credential.value)
@@ -395,6 +431,9 @@ class ConfidentialClients:
                     token_cache=_NothingStored(),
                 )
                 self._apps[key] = app
+                while len(self._apps) > MAX_APPS:
+                    # Dropped, not closed: a caller may still be using it; its pooled connection closes with it.
+                    self._apps.popitem(last=False)
             return app
 
     def forget(self, credential_key: str) -> None:
@@ -403,8 +442,18 @@ class ConfidentialClients:
             for key in [k for k in self._apps if k[1] == credential_key]:
                 del self._apps[key]
 
-    def _unreachable(self, request: TokenRequest, authority: str, detail: str) -> TokenEndpointError:
-        reason = f"Could not reach {authority}: {detail}. Check the network, proxy and cloud."
+    def _unreachable(
+        self, request: TokenRequest, authority: str, exc: requests.RequestException, credential: Credential
+    ) -> TokenEndpointError:
+        detail = _exception_detail(exc, credential)
+        if isinstance(exc, http_limits.DeadlineExceededError):
+            reason = f"{authority} did not answer in time: {detail}. Entra ID, or a proxy in front of it, is failing."
+        elif isinstance(exc, http_limits.PlainHttpRefusedError):
+            reason = (
+                f"Nothing was sent: {detail}. Check the cloud's authority host (AzureAdInstance, AZURE_AUTHORITY_HOST)."
+            )
+        else:
+            reason = f"Could not reach {authority}: {detail}. Check the network, proxy and cloud."
         return self.error(request, authority, reason)
 
     def _failing(

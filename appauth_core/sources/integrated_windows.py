@@ -32,7 +32,7 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
-from .. import fork_safety
+from .. import fork_safety, http_limits
 from ..errors import AzureServiceTokenProviderError, SourceUnavailableError
 from . import ws_trust
 from .base import SourceToken, TokenRequest, is_valid_tenant
@@ -77,7 +77,6 @@ class IntegratedWindowsSource:
         ccache = "" if sys.platform == "win32" else _os_environ().get("KRB5CCNAME", "")
         return f"current-user:{configured}:{ccache}"
 
-
     def __init__(
         self,
         *,
@@ -88,7 +87,9 @@ class IntegratedWindowsSource:
         self._upn = upn
         self._environ = environ
         self._timeout = timeout
-        self._session = requests.Session()
+        # https only, every reply within the limits (http_limits); no request follows a redirect (each passes
+        # allow_redirects=False): the Kerberos token, the assertion and the MEX URL stay where they were sent.
+        self._session = http_limits.limited_session(max_bytes=http_limits.TOKEN_REPLY_MAX_BYTES, https_only=True)
         fork_safety.close_connections_in_child(self._session)
 
     def __repr__(self) -> str:
@@ -97,6 +98,12 @@ class IntegratedWindowsSource:
     # --- the flow ---------------------------------------------------------------------------------
 
     def get_token(self, request: TokenRequest) -> SourceToken:
+        """The whole sign-in (its four requests) within ``http_limits.DEFAULT_DEADLINE``; ``timeout`` bounds
+        each connection attempt and each wait for the next bytes."""
+        with http_limits.deadline(http_limits.DEFAULT_DEADLINE):
+            return self._get_token(request)
+
+    def _get_token(self, request: TokenRequest) -> SourceToken:
         tenant = request.tenant_id or "common"
         authority = f"{request.authority_host}{tenant}"
         if not is_valid_tenant(tenant):
@@ -123,7 +130,16 @@ class IntegratedWindowsSource:
                 f"principal name (set {UPN_VARIABLE} when it is not the Kerberos principal with its realm in "
                 "lower case) and the cloud (AzureAdInstance).",
             )
-        mex = self._get(request, authority, metadata_url, "the federation metadata (MEX) document")
+        if urlsplit(metadata_url).scheme.lower() != "https":
+            raise self._error(
+                request,
+                authority,
+                f"Entra ID's user realm names the federation metadata (MEX) document {metadata_url}, which is not "
+                "https: not reading it (whoever can change it on the way could point the sign-in at another "
+                "server). The domain's federation settings in Entra ID must name an https metadata URL.",
+            )
+        with http_limits.reply_limit(http_limits.DOCUMENT_MAX_BYTES):
+            mex = self._get(request, authority, metadata_url, "the federation metadata (MEX) document")
         try:
             endpoint = ws_trust.windows_transport_endpoint(mex.content)
         except ws_trust.WsTrustError as exc:
@@ -175,19 +191,19 @@ class IntegratedWindowsSource:
             token = context.step()
         except Exception as exc:  # pyspnego raises SpnegoError subclasses and platform errors
             raise self._error(request, authority, _kerberos_failure(exc, host)) from None
-        try:
-            reply = self._session.post(
-                endpoint.url,
-                data=ws_trust.request_security_token(endpoint, audience).encode(),
-                headers={
-                    "Content-Type": "application/soap+xml; charset=utf-8",
-                    "SOAPAction": endpoint.version.action,
-                    "Authorization": "Negotiate " + base64.b64encode(token).decode(),
-                },
-                timeout=self._timeout,
-            )
-        except requests.RequestException as exc:
-            raise self._unreachable(request, authority, "the federation server", endpoint.url, exc) from None
+        reply = self._send(
+            request,
+            authority,
+            "POST",
+            endpoint.url,
+            "the federation server",
+            data=ws_trust.request_security_token(endpoint, audience).encode(),
+            headers={
+                "Content-Type": "application/soap+xml; charset=utf-8",
+                "SOAPAction": endpoint.version.action,
+                "Authorization": "Negotiate " + base64.b64encode(token).decode(),
+            },
+        )
         if reply.status_code == 401:
             raise self._error(
                 request,
@@ -224,21 +240,21 @@ class IntegratedWindowsSource:
     ) -> SourceToken:
         url = f"{authority}/oauth2/token"
         started = time.time()
-        try:
-            reply = self._session.post(
-                url,
-                data={
-                    "grant_type": assertion.grant_type,
-                    "assertion": base64.b64encode(assertion.xml.encode()).decode(),
-                    "client_id": CLIENT_ID,
-                    "resource": request.resource,
-                    "scope": "openid",
-                },
-                headers={"Accept": "application/json"},
-                timeout=self._timeout,
-            )
-        except requests.RequestException as exc:
-            raise self._unreachable(request, authority, "Entra ID", url, exc) from None
+        reply = self._send(
+            request,
+            authority,
+            "POST",
+            url,
+            "Entra ID",
+            data={
+                "grant_type": assertion.grant_type,
+                "assertion": base64.b64encode(assertion.xml.encode()).decode(),
+                "client_id": CLIENT_ID,
+                "resource": request.resource,
+                "scope": "openid",
+            },
+            headers={"Accept": "application/json"},
+        )
         try:
             body = reply.json()
         except ValueError:
@@ -269,17 +285,36 @@ class IntegratedWindowsSource:
     # --- helpers ----------------------------------------------------------------------------------
 
     def _get(self, request: TokenRequest, authority: str, url: str, what: str) -> requests.Response:
-        try:
-            reply = self._session.get(url, timeout=self._timeout)
-        except requests.RequestException as exc:
-            raise self._unreachable(request, authority, what, url, exc) from None
+        reply = self._send(request, authority, "GET", url, what)
+        if reply.is_redirect:
+            location = reply.headers.get("Location", "")
+            raise self._error(
+                request,
+                authority,
+                f"Could not read {what} at {url}: it answered HTTP {reply.status_code}, a redirect to {location}, "
+                "which is not followed (a redirect could lead the sign-in to another server). Point the "
+                "configuration at the document's own https URL.",
+            )
         if reply.status_code != 200:
             raise self._error(request, authority, f"Could not read {what} at {url}: HTTP {reply.status_code}.")
         return reply
 
+    def _send(
+        self, request: TokenRequest, authority: str, method: str, url: str, what: str, **kwargs: Any
+    ) -> requests.Response:
+        """One request, never following a redirect; a failure to get a reply (or one too large) as our error."""
+        try:
+            return self._session.request(method, url, timeout=self._timeout, allow_redirects=False, **kwargs)
+        except http_limits.ReplyTooLargeError as exc:
+            raise self._error(request, authority, f"Could not use the reply of {what}: {exc}.") from None
+        except requests.RequestException as exc:
+            raise self._unreachable(request, authority, what, url, exc) from None
+
     def _unreachable(
         self, request: TokenRequest, authority: str, what: str, url: str, exc: Exception
     ) -> AzureServiceTokenProviderError:
+        if isinstance(exc, (http_limits.DeadlineExceededError, http_limits.PlainHttpRefusedError)):
+            return self._error(request, authority, f"Could not get an answer from {what}: {exc}.")
         return self._error(
             request,
             authority,

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
 from azure.core.exceptions import AzureError, HttpResponseError
 
-from .. import fork_safety
+from .. import fork_safety, http_limits
 from ..errors import AzureServiceTokenProviderError, ConnectionStringError, VaultResourceNotAllowedError
 from ..token_claims import unverified_claims
 from ..vault_scope import KeyVaultScopedCredential
@@ -294,6 +294,7 @@ class KeyVaultCertificateSource:
                 scoped,
                 verify_challenge_resource=not _is_loopback(identifier.host),
                 permit_redirects=False,  # Key Vault never redirects; a redirect could only lead a request elsewhere
+                **_limited_pipeline(),
             ) as client:
                 secret = client.get_secret(identifier.name, identifier.version)
         except VaultResourceNotAllowedError:
@@ -320,6 +321,17 @@ class KeyVaultCertificateSource:
             authority=f"{request.authority_host}{tenant}" if tenant else "",
             method=self.name,
         )
+
+
+def _limited_pipeline() -> dict[str, Any]:
+    """SecretClient options that keep the read within appauth's limits (``http_limits``): the whole read,
+    retries and their waits included, within ``DEFAULT_DEADLINE``; a reply of at most 1 MiB; https only. The
+    session is the client's own, closed with it."""
+    session = http_limits.limited_session(max_bytes=http_limits.VAULT_REPLY_MAX_BYTES, https_only=True)
+    return {
+        "transport": http_limits.LimitedTransport(session=session, session_owner=True),
+        "per_call_policies": [http_limits.ReplyDeadlinePolicy(http_limits.DEFAULT_DEADLINE)],
+    }
 
 
 def _describe_vault_reply(exc: HttpResponseError) -> str:

@@ -38,9 +38,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import requests
-from requests.adapters import HTTPAdapter
 
-from .. import fork_safety
+from .. import fork_safety, http_limits
 from ..errors import AzureServiceTokenProviderError, SourceUnavailableError
 from ..token_claims import fingerprint
 from .base import SourceToken, TokenRequest, is_valid_resource
@@ -328,14 +327,15 @@ def normalize_thumbprint(thumbprint: str) -> str | None:
     return digits if re.fullmatch(r"[0-9a-f]{40}", digits) else None
 
 
-class PinnedCertificateAdapter(HTTPAdapter):
+class PinnedCertificateAdapter(http_limits.LimitedAdapter):
     """HTTPS whose only trust anchor is the SHA-1 of the server's DER certificate.
 
     Service Fabric's endpoint presents a cluster certificate no public CA signed; the platform puts its
     thumbprint in IDENTITY_SERVER_THUMBPRINT. urllib3 checks ``assert_fingerprint`` right after the TLS
     handshake, before a byte of the request (with its ``Secret`` header) is sent. CA validation and any
     ``verify=``/REQUESTS_CA_BUNDLE setting are switched off on purpose: the pin replaces them. Proxies are
-    refused, since a forwarding proxy would present its own certificate.
+    refused, since a forwarding proxy would present its own certificate. Replies keep appauth's limits
+    (``http_limits``: a deadline for the whole reply, at most 64 KiB).
     """
 
     def __init__(self, thumbprint: str) -> None:
@@ -351,7 +351,7 @@ class PinnedCertificateAdapter(HTTPAdapter):
         return super().build_connection_pool_key_attributes(request, False, cert)
 
     def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
-        super().cert_verify(conn, url, False, cert)  # type: ignore[no-untyped-call]  # untyped in the stubs
+        super().cert_verify(conn, url, False, cert)
 
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
         raise requests.exceptions.SSLError("a pinned Service Fabric endpoint is never reached through a proxy")
@@ -455,7 +455,7 @@ class ManagedIdentitySource:
 
     @staticmethod
     def _default_session() -> requests.Session:
-        session = requests.Session()
+        session = http_limits.limited_session(max_bytes=http_limits.TOKEN_REPLY_MAX_BYTES)
         # Never through a proxy: IMDS refuses forwarded requests, and the other endpoints are local (the
         # .NET library also set Proxy = null). Nothing here is https, so no CA bundle is needed either.
         session.trust_env = False
@@ -568,7 +568,9 @@ class ManagedIdentitySource:
 
         Retries 404/410/429/5xx and broken connections up to ``MAX_RETRIES`` times, waiting
         ``Retry-After`` when given, else ``factor * 2**n``. 400 is never retried: IMDS and App Service
-        mean "no such identity" or "bad request" by it, and asking again will not change that.
+        mean "no such identity" or "bad request" by it, and asking again will not change that. Each attempt
+        ends, whole reply read, within its connect and read timeouts added up, or what is left of
+        ``retry_timeout`` when that is less (``http_limits``); a reply over 64 KiB is refused, not retried.
         """
         deadline = self._clock() + self.retry_timeout if self.retry_timeout else None
         problem, delay = "", 0.0
@@ -578,7 +580,10 @@ class ManagedIdentitySource:
             timeout = self._timeout(deadline, problem)
             sent_at = time.time()
             try:
-                response = self._send(call, timeout)
+                with http_limits.deadline(self._attempt_seconds(timeout, deadline)):
+                    response = self._send(call, timeout)
+            except http_limits.ReplyTooLargeError as exc:
+                raise _Failure(f"The endpoint's reply cannot be used: {exc}.") from None
             except requests.exceptions.SSLError as exc:
                 raise self._tls_failure(exc) from exc
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
@@ -613,6 +618,11 @@ class ManagedIdentitySource:
         if remaining <= 0:
             raise self._timed_out(problem)
         return min(self.connect_timeout, remaining), min(self.read_timeout, remaining)
+
+    def _attempt_seconds(self, timeout: tuple[float, float], deadline: float | None) -> float:
+        """The wall-clock bound of one attempt: a reply trickling in never trips a read timeout."""
+        seconds = timeout[0] + timeout[1]
+        return seconds if deadline is None else min(seconds, max(deadline - self._clock(), 0.0))
 
     def _wait(self, delay: float, deadline: float | None, problem: str) -> None:
         if deadline is not None and self._clock() + delay > deadline:
@@ -808,6 +818,8 @@ def _cache_identity(host: ManagedIdentityHost, client_id: str | None) -> str:
 
 
 def _transport_problem(exc: requests.RequestException) -> str:
+    if isinstance(exc, http_limits.DeadlineExceededError):
+        return "the endpoint did not answer in time (no whole reply within the attempt's deadline)"
     if isinstance(exc, requests.exceptions.ChunkedEncodingError):
         return "the connection broke before the whole reply arrived"
     if isinstance(exc, requests.Timeout):

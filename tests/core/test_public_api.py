@@ -13,6 +13,7 @@ EXPECTED = {
     "InvalidSecretNameError", "KeyVaultConfigurationError", "KeyVaultError", "KeyVaultSecrets",
     "KeyVaultUnavailableError", "Principal", "RedisSecretCache", "SecretAccessDeniedError", "SecretDisabledError",
     "SecretMetadata", "SecretNotFoundError", "SharedSecretCache", "SourceUnavailableError", "VaultNotAllowedError",
+    "SecretWaitTimeoutError", "TokenWaitTimeoutError",
     "VaultResourceNotAllowedError",
     "UntrustedProgramError",
     "__version__", "clear_token_cache", "is_reference",
@@ -35,6 +36,11 @@ def test_error_tree():
     refused = appauth_core.VaultResourceNotAllowedError
     assert issubclass(refused, appauth_core.KeyVaultError)
     assert issubclass(refused, appauth_core.AzureServiceTokenProviderError)  # raised where a token was asked for
+
+
+def test_wait_timeouts_are_in_the_family_of_what_was_waited_for():
+    assert issubclass(appauth_core.TokenWaitTimeoutError, appauth_core.AzureServiceTokenProviderError)
+    assert issubclass(appauth_core.SecretWaitTimeoutError, appauth_core.KeyVaultUnavailableError)
 
 
 def test_the_core_never_imports_a_web_framework():
