@@ -211,6 +211,8 @@ def _probe_imds(session: requests.Session, base_url: str) -> str | None:
         )
     except requests.RequestException as exc:
         return f"{type(exc).__name__}"
+    except http_limits.ReplyTooLargeError:
+        return None  # something answers; the token request will say what is wrong with it
     if response.status_code == 403 and "unreachable" in response.text.lower():
         return "403 from a proxy saying the network is unreachable"
     return None
@@ -413,7 +415,9 @@ class ManagedIdentitySource:
     probed, the other hosts are announced by their variables). An answer is remembered for the process,
     no answer only until the back-off (10 s doubling to 5 min) has passed. ``arc_key_dir``:
     the one folder Arc challenge keys are read from (default: the agent's own folder). ``session``: the
-    ``requests`` session for every host but Service Fabric, which always gets its own pinned one.
+    ``requests`` session for every host but Service Fabric, which always gets its own pinned one; the
+    default one keeps appauth's reply limits (``http_limits.limited_session``), a session given is used as
+    it is.
     """
 
     connect_timeout = CONNECT_TIMEOUT

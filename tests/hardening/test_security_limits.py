@@ -2,8 +2,8 @@
 tenant values that are path segments, client caches without a bound. One test per class:
 
 - ``test_every_call_ends_by_its_deadline_and_reads_a_bounded_reply``: every HTTP token source (managed identity on
-  every host, client secret, certificate, Key Vault certificate, workload identity, integrated Windows
-  authentication) and ``KeyVaultSecrets.get`` against the emulator's ``drip`` fault (the whole reply one byte at a
+  every host and the default chain's IMDS probe, client secret, certificate, Key Vault certificate, workload
+  identity, integrated Windows authentication) and ``KeyVaultSecrets.get`` against the emulator's ``drip`` fault (the whole reply one byte at a
   time, never quiet long enough for a read timeout) and ``pad`` fault (the real reply followed by 64 MiB of JSON
   whitespace, chunked, so its size shows only while reading). The call must end within its deadline plus slack, in
   a typed error, with tracemalloc's peak far below the size of the reply. Deadlines here are 1 s: managed identity
@@ -48,6 +48,7 @@ from appauth_core.sources import managed_identity
 from appauth_core.sources.base import TokenRequest, is_valid_tenant
 from appauth_core.sources.confidential_client import MAX_APPS, ConfidentialClients, Credential
 from appauth_core.sources.integrated_windows import IntegratedWindowsSource
+from appauth_core.sources.managed_identity import ManagedIdentitySource
 from appauth_core.testing import AzureEmulator, ClientCertificate
 from appauth_core.testing.emulator import SOURCE_SELECTING_VARIABLES
 from tests.core.test_certificate_source import make_certificate, pfx_bytes, write_pfx
@@ -95,6 +96,8 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         mp.setenv("APPAUTH_CERTIFICATE_STORE_CURRENTUSER", str(state / "store"))
         mp.setattr(managed_identity, "default_arc_key_dir", lambda: em.managed_identity.arc_key_dir)
         mp.setattr(http_limits, "DEFAULT_DEADLINE", DEADLINE)
+        mp.setattr(managed_identity, "PROBE_CONNECT_TIMEOUT", DEADLINE / 2)  # the probe's deadline: both added up
+        mp.setattr(managed_identity, "PROBE_READ_TIMEOUT", DEADLINE / 2)
         rig = Rig(em, state)
         em.vault.set_secret(SECRET_NAME, "limits-value")
         workload = em.register_app(federated_subject="system:serviceaccount:limits:web")
@@ -126,6 +129,7 @@ class Target:
     call: Callable[[Rig], Any]
     cap: int  # the reply size limit that applies there
     needs_kdc: bool = False
+    times: int = 1  # requests the fault answers
 
 
 def _msi(env: Callable[[AzureEmulator], dict[str, str]]) -> Callable[[Rig], Any]:
@@ -184,6 +188,17 @@ def _integrated_windows(rig: Rig) -> Any:
     )
 
 
+def _imds_probe(rig: Rig) -> Any:
+    """The default chain's way in: IMDS probed first (its own short timeouts), then asked for a token."""
+    managed_identity.reset_imds_probe_cache()
+    source = ManagedIdentitySource(environ=rig.em.imds_env(), retry_timeout=DEADLINE, probe=True)
+    try:
+        return source.get_token(TokenRequest(VAULT))
+    finally:
+        source.close()
+        managed_identity.reset_imds_probe_cache()
+
+
 def _key_vault(rig: Rig) -> Any:
     provider = AzureServiceTokenProvider("RunAs=App", cache=TokenCache(), environ=rig.em.app_service_env())
     options = {"timeout": DEADLINE, "retry_total": 1}
@@ -198,6 +213,7 @@ TARGETS = [
     Target("app-service", "mi.app_service", _msi(AzureEmulator.app_service_env), TOKEN_CAP),
     Target("app-service-2017", "mi.app_service_2017", _msi(AzureEmulator.app_service_2017_env), TOKEN_CAP),
     Target("imds", "mi.imds", _msi(AzureEmulator.imds_env), TOKEN_CAP),
+    Target("imds-probe", "mi.imds", _imds_probe, TOKEN_CAP, times=2),  # the probe, then the token request
     Target("arc", "mi.arc", _msi(AzureEmulator.arc_env), TOKEN_CAP),
     Target("service-fabric", "mi.service_fabric", _msi(AzureEmulator.service_fabric_env), TOKEN_CAP),
     Target("cloud-shell", "mi.cloud_shell", _msi(AzureEmulator.cloud_shell_env), TOKEN_CAP),
@@ -242,7 +258,7 @@ def _drain(em: AzureEmulator, endpoint: str) -> None:
 
 def _run(rig: Rig, target: Target, fault: str) -> tuple[Outcome, int]:
     """One call of ``target`` with ``fault`` on its endpoint: its outcome and tracemalloc's peak growth."""
-    rig.em.faults.inject(target.endpoint, **FAULTS[fault])
+    rig.em.faults.inject(target.endpoint, **FAULTS[fault], times=target.times)
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
@@ -271,7 +287,7 @@ def test_every_call_ends_by_its_deadline_and_reads_a_bounded_reply(
     message = str(outcome.error)
     if fault == "drip":
         assert outcome.seconds <= DEADLINE + SLACK, f"ended after {outcome.seconds:.2f} s, deadline {DEADLINE:g} s"
-        assert "deadline" in message or "MsiRetryTimeout" in message, message
+        assert "deadline" in message.lower() or "MsiRetryTimeout" in message, message
     else:
         assert grown < 2 * MiB + 4 * target.cap, f"tracemalloc peak grew by {grown / MiB:.1f} MiB"
         assert "larger than" in message, message
