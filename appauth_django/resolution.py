@@ -49,10 +49,20 @@ def current_settings() -> dict[str, Any]:
     for name in dir(settings):
         if name.isupper() and name != conf.SETTING:
             try:
-                values[name] = getattr(settings, name)
+                values[name] = _read_setting(name)
             except ImproperlyConfigured:  # an empty SECRET_KEY raises on access; it is no reference either
                 continue
     return values
+
+
+def _read_setting(name: str) -> Any:
+    # Django 4.2 serves the settings it deprecates (USE_L10N, DEFAULT_FILE_STORAGE, STATICFILES_STORAGE)
+    # through LazySettings properties that warn on every read from outside Django; the value under them is
+    # LazySettings.__getattr__'s. Reading them all is ours, not the project's use (Django warns at load
+    # about a project that sets one).
+    if isinstance(getattr(type(settings), name, None), property):
+        return settings.__getattr__(name)
+    return getattr(settings, name)
 
 
 def unresolved_references() -> dict[str, str]:
