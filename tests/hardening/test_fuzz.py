@@ -476,7 +476,8 @@ def test_resources_and_tenants(examples: int) -> None:
 
     def check(text: str) -> None:
         assert is_valid_resource(text) == bool(re.fullmatch(r"[0-9A-Za-z_\-.:/]+", text, flags=re.ASCII))
-        assert is_valid_tenant(text) == bool(re.fullmatch(r"[0-9A-Za-z\-.]+", text, flags=re.ASCII))
+        is_tenant = re.fullmatch(r"[0-9A-Za-z\-.]+", text, flags=re.ASCII) and text not in (".", "..")  # path segments
+        assert is_valid_tenant(text) == bool(is_tenant)
 
     fuzz("resources and tenants", examples, texts, check)
 
