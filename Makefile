@@ -9,14 +9,26 @@ AZURITE_VERSION := 3.37.0
 AZ := $(TOOLS)/azure-cli/bin/az
 AZURITE := $(TOOLS)/node/node_modules/.bin/azurite-blob
 
-.PHONY: test demo install tools lint typecheck pytest system-packages krb5-headers emulator bench hardening clean
+.PHONY: test demo install tools lint typecheck pytest dist matrix system-packages krb5-headers emulator bench hardening clean
 
-## test: install everything the suite needs, then lint, type-check and run every test
-test: install tools lint typecheck pytest
+# What the tests need from outside the venv: fail (not skip) when the Azure CLI or Azurite is missing.
+TEST_ENV := APPAUTH_REQUIRE_TOOLS=1 APPAUTH_AZ_CLI="$(abspath $(AZ))" APPAUTH_AZURITE_BLOB="$(abspath $(AZURITE))"
+
+## test: install everything the suite needs, then lint, type-check, run every test and the version matrix
+test: install tools lint typecheck pytest matrix
 
 pytest: install tools
-	APPAUTH_REQUIRE_TOOLS=1 APPAUTH_AZ_CLI="$(abspath $(AZ))" APPAUTH_AZURITE_BLOB="$(abspath $(AZURITE))" \
-		$(PY) -m pytest
+	$(TEST_ENV) $(PY) -m pytest
+
+## dist: the wheel and sdist in dist/ (the wheel is built from the sdist), checked with twine
+dist: install
+	rm -rf dist build
+	$(PY) -m build --outdir dist .
+	$(VENV)/bin/twine check --strict dist/*
+
+## matrix: tests/django on Django 4.2 and 5.2, tests/flask on Flask 3.0 and 3.1, against the built wheel (noxfile.py)
+matrix: install tools dist
+	$(TEST_ENV) $(VENV)/bin/nox
 
 lint: install
 	$(VENV)/bin/ruff check .
@@ -85,4 +97,4 @@ krb5-headers:
 	fi
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .nox dist build
