@@ -7,7 +7,7 @@ from django.conf import settings  # type: ignore[import-untyped]
 from django.core.signals import setting_changed  # type: ignore[import-untyped]
 from django.views.debug import get_default_exception_reporter_filter  # type: ignore[import-untyped]
 
-from . import conf, debug, resolution
+from . import conf, debug, startup
 
 
 class AppAuthDjangoConfig(AppConfig):  # type: ignore[misc]
@@ -22,13 +22,15 @@ class AppAuthDjangoConfig(AppConfig):  # type: ignore[misc]
         exception (see ``appauth_django.resolution``): it must happen before any code reads a setting that
         still holds a reference, and ``ready()`` is the earliest moment Django runs app code after the
         settings are loaded. Nothing happens when no setting holds a reference, and
-        ``APPAUTH['RESOLVE_REFERENCES'] = False`` turns it off.
+        ``APPAUTH['RESOLVE_REFERENCES'] = False`` (or ``APPAUTH_RESOLVE_REFERENCES=0`` in the environment)
+        turns it off. A reference that cannot be read stops every process that serves, but not the commands
+        that diagnose it (``check``, ``appauth``; see ``appauth_django.startup``).
         """
         from . import checks  # noqa: F401  (registers the system checks)
 
         setting_changed.connect(conf.on_setting_changed, dispatch_uid="appauth_django.conf")
         _install_exception_reporter_filter()
-        resolution.resolve_at_startup()
+        startup.resolve_at_startup(startup.command_line())
 
 
 def _install_exception_reporter_filter() -> None:

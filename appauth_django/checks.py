@@ -12,11 +12,16 @@ Configuration (no I/O, every run):
 - ``appauth.E007`` another ``APPAUTH`` value has the wrong type (or ``APPAUTH`` is not a dict)
 - ``appauth.E008`` ``AZURE_AD_INSTANCE`` is invalid
 - ``appauth.E009`` a malformed ``@Microsoft.KeyVault(...)`` reference left unresolved
+- ``appauth.E010`` a reference could not be read at start-up (this command runs with it unresolved)
+- ``appauth.E011`` ``APPAUTH_RESOLVE_REFERENCES`` in the environment is neither 0 nor 1
 - ``appauth.W001`` ``DEFAULT_EXCEPTION_REPORTER_FILTER`` would show appauth's secrets on error pages
-- ``appauth.W002`` references are left unresolved (``RESOLVE_REFERENCES`` is False)
+- ``appauth.W002`` references are left unresolved (``RESOLVE_REFERENCES`` is False, or
+  ``APPAUTH_RESOLVE_REFERENCES=0``)
+- ``appauth.W003`` as E010, in a command of ``COMMANDS_WITHOUT_SECRETS`` (a warning, so that it runs)
 
-Deployment (``check --deploy`` only: they really sign in and read the vault, which is why they are not
-run on every ``manage.py`` command):
+Online (``check --deploy --tag appauth_online``, or every ``check --deploy`` with
+``APPAUTH['ONLINE_CHECKS'] = True``): they really sign in and read the vault, so, as Django's own database
+checks wait for ``--database``, they do nothing unless asked, and ``check --deploy`` stays offline (CI):
 
 - ``appauth.E101`` no token could be had
 - ``appauth.E102`` a template secret or a referenced secret cannot be read
@@ -24,12 +29,14 @@ run on every ``manage.py`` command):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from typing import Any
 
 from django.apps import AppConfig  # type: ignore[import-untyped]
 from django.conf import settings  # type: ignore[import-untyped]
 from django.core.checks import CheckMessage, Error, Tags, Warning, register  # type: ignore[import-untyped]
+from django.core.checks.registry import CheckRegistry  # type: ignore[import-untyped]
 from django.core.exceptions import ImproperlyConfigured  # type: ignore[import-untyped]
 from django.utils.module_loading import import_string  # type: ignore[import-untyped]
 
@@ -41,11 +48,13 @@ from appauth_core.reference_checks import reference_problems
 from appauth_core.references import check_secret_name
 from appauth_core.secrets import KeyVaultSecrets
 from appauth_core.services import connection_string_setting
+from appauth_core.startup import RESOLVE_VARIABLE, resolution_override
 
-from . import conf, resolution
+from . import conf, resolution, startup
 from .debug import FILTER_PATH, AppAuthExceptionReporterFilter
 
 TAG = "appauth"
+ONLINE_TAG = "appauth_online"
 FERNET_HINT = (
     "Make one with: python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())' "
     "and keep it out of the code (an app setting, or a @Microsoft.KeyVault(...) reference)."
@@ -57,13 +66,16 @@ def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
     try:
         values = conf.user_settings()
     except ConfigError as error:
-        return [Error(str(error), id="appauth.E007")]
-    messages: list[CheckMessage] = [_unknown_key(key, values[key]) for key in values if key not in KEYS]
+        return [Error(str(error), id="appauth.E007"), *_unreadable(resolution.unresolved_references())]
+    messages: list[CheckMessage] = [
+        _unknown_key(key, values[key]) for key in values if key not in KEYS and key not in conf.DJANGO_KEYS
+    ]
+    messages.extend(_django_keys(values))
     try:
         config = conf.read_config({key: value for key, value in values.items() if key in KEYS})
     except ConfigError as error:
         code = "appauth.E003" if error.key == conf.spell("TEMPLATE_SECRETS") else "appauth.E007"
-        return [*messages, Error(str(error), id=code)]
+        return [*messages, Error(str(error), id=code), *_unreadable(resolution.unresolved_references())]
     for check in CONFIG_CHECKS:
         messages.extend(check(config))
     return messages
@@ -75,6 +87,14 @@ def _unknown_key(key: Any, value: Any) -> Error:
     except ConfigError as error:  # the core's message, with its "did you mean" hint
         return Error(str(error), obj=conf.SETTING, id="appauth.E004")
     raise AssertionError(f"{key!r} is a known key")  # pragma: no cover - callers pass unknown keys only
+
+
+def _django_keys(values: Any) -> Iterable[CheckMessage]:
+    for read in (conf.commands_without_secrets, conf.online_checks):
+        try:
+            read(values)
+        except ConfigError as error:
+            yield Error(str(error), id="appauth.E007")
 
 
 def _connection_string(config: AppAuthConfig) -> Iterable[CheckMessage]:
@@ -142,14 +162,17 @@ def _shared_cache(config: AppAuthConfig) -> Iterable[CheckMessage]:
 
 def _references(config: AppAuthConfig) -> Iterable[CheckMessage]:
     unresolved = resolution.unresolved_references()
-    if unresolved and not config.resolve_references:
+    disabled_by = startup.resolution_disabled_by()
+    if unresolved and disabled_by:
         yield Warning(
             f"{len(unresolved)} setting(s) hold @Microsoft.KeyVault(...) references that are not resolved, "
-            f"because {conf.spell('RESOLVE_REFERENCES')} is False: {', '.join(unresolved)}.",
+            f"because {disabled_by}: {', '.join(unresolved)}.",
             hint="Code reading these settings gets the reference text, not the secret.",
             id="appauth.W002",
         )
-    for problem in reference_problems(config, unresolved):
+    problems = reference_problems(config, unresolved)
+    yield from _unreadable(unresolved, reported={problem.setting for problem in problems})
+    for problem in problems:
         if problem.kind == "not_allowed":
             yield Error(
                 f"{problem.setting}: {problem.message}.",
@@ -158,6 +181,31 @@ def _references(config: AppAuthConfig) -> Iterable[CheckMessage]:
             )
         else:
             yield Error(f"{problem.setting}: {problem.message}", id="appauth.E009")
+
+
+def _unreadable(unresolved: Mapping[str, str], reported: Set[str] = frozenset()) -> Iterable[CheckMessage]:
+    """The references start-up could not read (``appauth_django.startup``), still in the settings."""
+    try:
+        resolution_override()
+    except ConfigError as error:
+        yield Error(str(error), hint=f"Unset {RESOLVE_VARIABLE}, or set it to 0 or 1.", id="appauth.E011")
+    outcome = startup.outcome()
+    listed = outcome.command is not None and outcome.command not in startup.TOLERANT_COMMANDS
+    for setting, why in outcome.unreadable.items():
+        if setting in unresolved and setting not in reported:
+            message = f"{setting}: its Key Vault secret could not be read at start-up: {why}"
+            if listed:
+                yield Warning(message, hint=UNREADABLE_HINT, id="appauth.W003")
+            else:
+                yield Error(message, hint=UNREADABLE_HINT, id="appauth.E010")
+
+
+STARTUP_FAILURES = frozenset({"appauth.E010", "appauth.W003"})
+UNREADABLE_HINT = (
+    "This command runs with every @Microsoft.KeyVault(...) setting unresolved; serving (runserver, gunicorn, "
+    "uvicorn ...) stops at start-up until each can be read. `python manage.py appauth check` tries again. Where "
+    f"no identity can read the vault (builds, CI), set {RESOLVE_VARIABLE}=0."
+)
 
 
 def _reporter_filter(config: AppAuthConfig) -> Iterable[CheckMessage]:
@@ -185,8 +233,11 @@ CONFIG_CHECKS: tuple[Callable[[AppAuthConfig], Iterable[CheckMessage]], ...] = (
 )
 
 
-def check_deployment(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
-    """Sign in and read every secret the configuration names, for real (``diagnostics.check``)."""
+def check_online(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """Sign in and read every secret the configuration names, for real (``diagnostics.check``), when asked:
+    ``--tag appauth_online``, or ``APPAUTH['ONLINE_CHECKS']``. Otherwise nothing at all."""
+    if not (ONLINE_TAG in _requested_tags() or _online_setting()):
+        return []
     if any(message.is_serious() for message in check_settings()):
         return []  # the configuration errors are already reported, and nothing can be tried with them
     try:
@@ -205,6 +256,29 @@ def check_deployment(app_configs: Sequence[AppConfig] | None = None, **kwargs: A
     return messages
 
 
+_RUN_CHECKS = CheckRegistry.run_checks.__code__
+
+
+def _requested_tags() -> frozenset[str]:
+    """The tags ``check --tag`` (``run_checks(tags=...)``) asked for; none when it asked for every check.
+    Django hands a check only ``app_configs`` and ``databases``, so they are read from the ``run_checks``
+    call that runs this one (if Django ever changes that, only the setting asks for the online checks)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code is _RUN_CHECKS:
+            tags = frame.f_locals.get("tags")
+            return frozenset(tags) if isinstance(tags, (list, tuple, set, frozenset)) else frozenset()
+        frame = frame.f_back  # type: ignore[assignment]
+    return frozenset()
+
+
+def _online_setting() -> bool:
+    try:
+        return conf.online_checks()
+    except ConfigError:  # appauth.E007 reports it
+        return False
+
+
 TOKEN_HINT = (
     "In App Service: turn the managed identity on (Identity > System assigned > On). Locally: `az login`. "
     "`python manage.py appauth whoami` shows each method tried and why it failed."
@@ -212,4 +286,4 @@ TOKEN_HINT = (
 SECRET_HINT = "Give the app's identity the 'Key Vault Secrets User' role on the vault (or a 'get' access policy)."
 
 register(TAG, Tags.security)(check_settings)
-register(TAG, Tags.security, deploy=True)(check_deployment)
+register(ONLINE_TAG, deploy=True)(check_online)

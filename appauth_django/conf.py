@@ -27,6 +27,11 @@ from .cache import AliasCache
 SETTING = "APPAUTH"
 SPELL = "APPAUTH['{}']"  # AppAuthConfig.from_mapping's spelling of a key, for messages
 WATCHED_SETTINGS = frozenset({SETTING, "CACHES"})
+# Keys only Django has (the core knows no management commands and no system checks):
+COMMANDS_WITHOUT_SECRETS = "COMMANDS_WITHOUT_SECRETS"  # commands that start when a reference cannot be read
+ONLINE_CHECKS = "ONLINE_CHECKS"  # `check --deploy` signs in and reads the vault without --tag appauth_online
+DJANGO_KEYS = (COMMANDS_WITHOUT_SECRETS, ONLINE_CHECKS)
+SERVING_COMMANDS = frozenset({"runserver", "testserver"})
 
 
 def spell(key: str) -> str:
@@ -49,10 +54,42 @@ def user_settings() -> Mapping[str, Any]:
 
 
 def read_config(values: Mapping[str, Any] | None = None) -> AppAuthConfig:
-    """``APPAUTH`` (or ``values``) validated; unknown keys and wrong types raise ``ConfigError``."""
+    """``APPAUTH`` (or ``values``) validated; unknown keys and wrong types raise ``ConfigError``. The keys
+    only Django has (``DJANGO_KEYS``) are read by ``commands_without_secrets()`` and ``online_checks()``."""
     values = user_settings() if values is None else values
     hint = " (from an environment variable, or with appauth_django.settings.keyvault_secret(...))"
-    return AppAuthConfig.from_mapping(values, spell=SPELL, reference_hint=hint)
+    core = {key: value for key, value in values.items() if key not in DJANGO_KEYS}
+    return AppAuthConfig.from_mapping(core, spell=SPELL, reference_hint=hint)
+
+
+def commands_without_secrets(values: Mapping[str, Any] | None = None) -> frozenset[str]:
+    """``APPAUTH['COMMANDS_WITHOUT_SECRETS']``: management commands that still start when a reference cannot
+    be read (``appauth_django.startup``). ``ConfigError`` for anything but a list of command names that do
+    not serve requests; at start-up a wrong value counts as none (``appauth.E007`` reports it)."""
+    values = user_settings() if values is None else values
+    names = values.get(COMMANDS_WITHOUT_SECRETS) or ()
+    key = spell(COMMANDS_WITHOUT_SECRETS)
+    if isinstance(names, str) or not all(isinstance(name, str) and name for name in names):
+        raise ConfigError(f"{key} must be a list of management command names, e.g. ['collectstatic'].", key=key)
+    serving = sorted(SERVING_COMMANDS.intersection(names))
+    if serving:
+        raise ConfigError(
+            f"{key} cannot hold {', '.join(serving)}: a command that serves requests must never start with a "
+            "@Microsoft.KeyVault(...) reference in place of its secret.",
+            key=key,
+        )
+    return frozenset(names)
+
+
+def online_checks(values: Mapping[str, Any] | None = None) -> bool:
+    """``APPAUTH['ONLINE_CHECKS']`` (False): ``check --deploy`` signs in and reads every secret even without
+    ``--tag appauth_online``. ``ConfigError`` when it is not True or False."""
+    values = user_settings() if values is None else values
+    value = values.get(ONLINE_CHECKS, False)
+    if not isinstance(value, bool):
+        key = spell(ONLINE_CHECKS)
+        raise ConfigError(f"{key} must be True or False, not {value!r}.", key=key)
+    return value
 
 
 def build_services(config: AppAuthConfig, *, shared: bool = True) -> AppAuthServices:

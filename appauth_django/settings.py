@@ -13,7 +13,11 @@ is imported::
 
 The ``APPAUTH`` dict tells them which identity and vault to use; its ``CACHE`` is not used (Django's caches
 do not exist yet while the settings are being read). A secret that cannot be read raises
-``ImproperlyConfigured`` naming it and the reason, never a value.
+``ImproperlyConfigured`` naming it and the reason, never a value, except in the commands that must start
+anyway (``manage.py help``, ``check``, ``appauth ...``, ``APPAUTH['COMMANDS_WITHOUT_SECRETS']``; see
+``appauth_django.startup``), and with ``APPAUTH_RESOLVE_REFERENCES=0``: there the setting gets a
+``@Microsoft.KeyVault(SecretUri=...)`` reference to the secret instead, which the system checks then report
+like any other reference left unresolved.
 """
 
 from __future__ import annotations
@@ -42,7 +46,9 @@ def keyvault_secret(name: str, appauth: Mapping[str, Any] | None = None, *, vers
     reference. ``appauth``: the project's ``APPAUTH`` dict (None: the identity from the environment, and
     references only). ``version``: a pinned version of a named secret."""
     if version is not None:
-        return _read(appauth, lambda services: services.secret(name, version), name)
+        return _read(
+            appauth, lambda services: services.secret(name, version), name, lambda: _unread(appauth, name, version)
+        )
     return keyvault_secrets([name], appauth)[name]
 
 
@@ -58,13 +64,27 @@ def keyvault_secrets(names: Iterable[str], appauth: Mapping[str, Any] | None = N
         values.update(zip(references, services.secrets.resolve_all(references), strict=True))
         return {item: values[item] for item in wanted}
 
-    return _read(appauth, read, ", ".join(wanted))
+    def unread() -> dict[str, str] | None:
+        placeholders = {item: text for item in wanted if (text := _unread(appauth, item)) is not None}
+        return placeholders if len(placeholders) == len(wanted) else None
+
+    return _read(appauth, read, ", ".join(wanted), unread)
 
 
 @hide_locals
-def _read(appauth: Mapping[str, Any] | None, read: Callable[[AppAuthServices], T], label: str) -> T:
+def _read(
+    appauth: Mapping[str, Any] | None,
+    read: Callable[[AppAuthServices], T],
+    label: str,
+    unread: Callable[[], T | None],
+) -> T:
     from .conf import build_services, read_config  # only when called: importing this module stays cheap
+    from .startup import settings_time_mode
 
+    mode = settings_time_mode(appauth)
+    placeholder = unread() if mode != "serve" else None
+    if mode == "print" and placeholder is not None:
+        return placeholder  # this process only prints (help) or leaves references unresolved: nothing is read
     try:
         config = replace(read_config(appauth or {}), cache=None)
         services = build_services(config, shared=False)
@@ -80,7 +100,19 @@ def _read(appauth: Mapping[str, Any] | None, read: Callable[[AppAuthServices], T
             return value
         finally:
             services.close()
+    if placeholder is not None:
+        return placeholder  # a command that starts anyway; its system checks say why the secret is not there
     raise ImproperlyConfigured(problem)  # outside the except blocks: no chained frames with values
+
+
+def _unread(appauth: Mapping[str, Any] | None, name: str, version: str | None = None) -> str | None:
+    """What a setting holds when ``name`` is not read: a reference to it (None without a vault to name)."""
+    if is_reference(name):
+        return name
+    vault = (appauth or {}).get("KEY_VAULT_URL")
+    if not isinstance(vault, str) or not vault:
+        return None
+    return f"@Microsoft.KeyVault(SecretUri={vault.rstrip('/')}/secrets/{name}{'/' + version if version else ''})"
 
 
 def _remember(value: str | Mapping[str, str]) -> None:

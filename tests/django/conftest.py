@@ -40,7 +40,7 @@ def _set_up_django() -> None:
 _set_up_django()
 
 from appauth_core.testing.emulator import AzureEmulator  # noqa: E402
-from appauth_django import conf, resolution, secret_values  # noqa: E402
+from appauth_django import conf, resolution, secret_values, startup  # noqa: E402
 
 CANARY_PREFIX = "canary-"
 
@@ -53,6 +53,7 @@ def _fresh_appauth() -> Iterator[None]:
     yield
     conf.reload()
     resolution.forget()
+    startup.forget()
     secret_values.forget_all()
 
 

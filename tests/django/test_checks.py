@@ -1,10 +1,10 @@
-"""System checks: one id per problem, all reported at once; deploy checks really sign in and read."""
+"""System checks: one id per problem, all reported at once; the online checks really sign in and read."""
 
 from __future__ import annotations
 
 import pytest
 from cryptography.fernet import Fernet
-from django.core.checks import run_checks
+from django.core.checks import CheckMessage, run_checks
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
@@ -13,8 +13,14 @@ from .conftest import service_principal
 REDIS_CACHE = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 
 
-def ids(*, deploy: bool = False) -> list[str]:
-    return [message.id for message in run_checks(tags=["appauth"], include_deployment_checks=deploy)]
+def ids(*, online: bool = False) -> list[str]:
+    tags = ["appauth", "appauth_online"] if online else ["appauth"]
+    return [message.id for message in run_checks(tags=tags, include_deployment_checks=online)]
+
+
+def online(code: str) -> list[CheckMessage]:
+    found = run_checks(tags=["appauth_online"], include_deployment_checks=True)
+    return [message for message in found if message.id == code]
 
 
 def messages(code: str) -> list[str]:
@@ -146,20 +152,20 @@ def test_silenced(settings):
     call_command("check")
 
 
-# --- deployment checks ----------------------------------------------------------------------------------
+# --- online checks (check --deploy --tag appauth_online) ------------------------------------------------------
 
 
 def test_deploy_checks_pass_when_everything_is_readable(appauth_settings, azure_emulator, vault_secrets):
     appauth_settings.APPAUTH = {**appauth_settings.APPAUTH, "RESOLVE_REFERENCES": False}
     appauth_settings.API_KEY = f"@Microsoft.KeyVault(SecretUri={azure_emulator.vault.url}secrets/api-key/)"
-    assert ids(deploy=True) == ["appauth.W002"]
+    assert ids(online=True) == ["appauth.W002"]
     assert azure_emulator.counters["keyvault.local.get_secret"] == 2  # the template secret and the reference
 
 
 def test_deploy_checks_read_each_referenced_secret(appauth_settings, azure_emulator, vault_secrets):
     appauth_settings.APPAUTH = {**appauth_settings.APPAUTH, "RESOLVE_REFERENCES": False}
     appauth_settings.API_KEY = f"@Microsoft.KeyVault(SecretUri={azure_emulator.vault.url}secrets/missing-key/)"
-    found = [m for m in run_checks(tags=["appauth"], include_deployment_checks=True) if m.id == "appauth.E102"]
+    found = online("appauth.E102")
     assert len(found) == 1
     assert "API_KEY" in found[0].msg and "Key Vault Secrets User" in found[0].hint
 
@@ -169,7 +175,7 @@ def test_deploy_checks_really_sign_in(settings, azure_emulator, azure_emulator_e
         "CONNECTION_STRING": service_principal(azure_emulator, "canary-wrong-key"),
         "AZURE_AD_INSTANCE": azure_emulator.authority,
     }
-    found = [m for m in run_checks(tags=["appauth"], include_deployment_checks=True) if m.id == "appauth.E101"]
+    found = online("appauth.E101")
     assert len(found) == 1
     assert "canary-wrong-key" not in found[0].msg
     assert ids() == []  # not part of a plain `check`

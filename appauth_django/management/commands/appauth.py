@@ -19,7 +19,7 @@ from appauth_core.diagnostics import Line, Report
 from appauth_core.services import AppAuthServices
 
 from ..._sensitive import hide_locals
-from ...checks import check_settings
+from ...checks import STARTUP_FAILURES, check_settings
 from ...conf import get_services
 from ...resolution import configured_references
 
@@ -68,6 +68,8 @@ class Command(BaseCommand):  # type: ignore[misc]
         """The configuration checks first (as report lines), then ``diagnostics.check``."""
         report = Report()
         for message in check_settings():
+            if message.id in STARTUP_FAILURES:  # diagnostics.check reads each reference again, below
+                continue
             report.add("fail" if message.is_serious() else "info", f"{message.id}: {message.msg}")
         if not report.ok:
             return report
