@@ -16,6 +16,7 @@ from appauth_core.diagnostics import Line, Report
 from appauth_core.services import AppAuthServices
 
 from ._references import find_config_references
+from ._startup import unread_note
 from ._state import references_for, services_for
 
 appauth_cli = AppGroup("appauth", help="Check which Azure identity the app uses, its tokens and its secrets.")
@@ -50,14 +51,17 @@ def secret(name: str, reveal: bool) -> None:
 def check() -> None:
     """Try everything the configuration promises: a token, each template secret, each reference."""
     references = {**references_for(current_app), **find_config_references(current_app)}
-    _finish(diagnostics.check(_services(), references))
+    _finish(diagnostics.check(_services(), references), note=False)  # it tries each reference itself
 
 
 def _services() -> AppAuthServices:
     return services_for(current_app)
 
 
-def _finish(report: Report) -> None:
+def _finish(report: Report, *, note: bool = True) -> None:
+    unread = unread_note(current_app) if note else None
+    if unread is not None:
+        report.add("info", unread)
     for line in report.lines:
         click.echo(_render(line), err=report.raw is not None or line.status == "fail")
     if report.raw is not None:

@@ -13,8 +13,9 @@ from appauth_core.result import Principal
 from appauth_core.services import AppAuthServices
 
 from ._cli import appauth_cli
-from ._references import find_config_references, resolve_config_references
+from ._references import find_config_references
 from ._settings import build_services, read_config
+from ._startup import resolve_at_init
 from ._state import EXTENSION, REFERENCES, services_for
 from ._templates import keyvault_secret
 
@@ -45,7 +46,9 @@ class AppAuth:
 
         Raises ``ConfigError`` (naming the key) for a wrong setting and ``ReferenceResolutionError`` (naming
         the key) for a ``@Microsoft.KeyVault(...)`` value that cannot be read, so a broken deployment stops
-        at startup. The only I/O is resolving references, all at once.
+        at startup, except when the app is loaded for ``flask appauth ...``, which then says what failed.
+        The only I/O is resolving references, all at once; ``APPAUTH_RESOLVE_REFERENCES=0`` in the
+        environment turns it off (builds, CI).
         """
         if EXTENSION in app.extensions:
             raise RuntimeError(f"appauth is already initialised on the app {app.name!r}: call init_app once per app.")
@@ -54,7 +57,7 @@ class AppAuth:
         references = find_config_references(app)
         if config.resolve_references and references:
             try:
-                resolve_config_references(app, services)
+                resolve_at_init(app, services)  # `flask appauth ...` starts even if one cannot be read
             except BaseException:
                 services.close()
                 raise

@@ -6,6 +6,7 @@ the message, never on the first request that happens to need it.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from flask import Flask
@@ -14,6 +15,7 @@ from appauth_core.config import AppAuthConfig, ConfigError
 from appauth_core.framework_cache import ObjectCacheAdapter
 from appauth_core.services import AppAuthServices
 from appauth_core.shared_cache import SharedSecretCache
+from appauth_core.startup import resolution_override
 
 PREFIX = "APPAUTH_"
 SPELL = PREFIX + "{}"
@@ -21,9 +23,12 @@ SPELL = PREFIX + "{}"
 
 def read_config(app: Flask) -> AppAuthConfig:
     """``APPAUTH_*`` keys of ``app.config`` as an ``AppAuthConfig``; unknown ``APPAUTH_*`` keys are errors
-    (a typo such as ``APPAUTH_KEYVAULT_URL`` would otherwise silently mean "no vault")."""
+    (a typo such as ``APPAUTH_KEYVAULT_URL`` would otherwise silently mean "no vault"). The environment
+    variable ``APPAUTH_RESOLVE_REFERENCES`` (0 or 1), when set, wins over the config's key of that name."""
     values = app.config.get_namespace(PREFIX, lowercase=False, trim_namespace=True)
-    return AppAuthConfig.from_mapping(values, spell=SPELL)
+    config = AppAuthConfig.from_mapping(values, spell=SPELL)
+    override = resolution_override()
+    return config if override is None else replace(config, resolve_references=override)
 
 
 def build_services(app: Flask, config: AppAuthConfig) -> AppAuthServices:
