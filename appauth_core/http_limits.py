@@ -132,13 +132,16 @@ def describe_size(size: int) -> str:
 
 
 class _Watch:
-    """The connections one request uses (urllib3's retries open more), shut down together at its deadline."""
+    """The connections one request uses (urllib3's retries open more) and their sockets, shut down together at
+    its deadline. The sockets are kept apart: a reply that closes the connection (``Connection: close``) takes
+    the socket off its connection (``sock`` None) while its body is still being read from it."""
 
-    __slots__ = ("at", "connections", "fired", "timer")
+    __slots__ = ("at", "connections", "fired", "sockets", "timer")
 
     def __init__(self, at: float) -> None:
         self.at = at
         self.connections: list[urllib3.connection.HTTPConnection] = []
+        self.sockets: list[socket.socket] = []
         self.fired = False
         self.timer = threading.Timer(max(at - time.monotonic(), 0.0), self._fire)
         self.timer.daemon = True
@@ -149,15 +152,20 @@ class _Watch:
             raise TimeoutError("the deadline has passed: no new connection or request")
         if not any(known is connection for known in self.connections):
             self.connections.append(connection)
+        self.keep(connection.sock)
+
+    def keep(self, sock: socket.socket | None) -> None:
+        if sock is not None and not any(known is sock for known in self.sockets):
+            self.sockets.append(sock)
 
     def stop(self) -> None:
         self.timer.cancel()
-        self.connections = []
+        self.connections, self.sockets = [], []
 
     def _fire(self) -> None:
         self.fired = True
-        for connection in list(self.connections):
-            sock = connection.sock
+        # A connection's socket while it connects (the TCP socket under a TLS handshake), then those kept.
+        for sock in [c.sock for c in list(self.connections)] + list(self.sockets):
             if sock is not None:
                 # socket.socket's own shutdown, not SSLSocket's, which would drop its TLS state under a read.
                 with contextlib.suppress(OSError):
@@ -172,15 +180,18 @@ _watch: ContextVar[_Watch | None] = ContextVar("appauth_http_watch", default=Non
 
 
 class _Watched(urllib3.connection.HTTPConnection):
-    """Joins the watch of the request it serves before connecting (the TLS handshake too) and before sending."""
+    """Joins the watch of the request it serves before connecting (the TLS handshake too) and before sending,
+    and hands it the socket once there is one."""
 
     def connect(self) -> None:
         _join(self)
         super().connect()
+        _join(self)
 
     def request(self, *args: Any, **kwargs: Any) -> None:
         _join(self)
         super().request(*args, **kwargs)
+        _join(self)  # plain http connects inside the request
 
 
 class HTTPConnection(_Watched):

@@ -21,7 +21,8 @@ class Fault:
     ``truncate`` sends half the body under the full Content-Length and drops the connection;
     ``garbage`` replaces the body with bytes no JSON parser accepts;
     ``drip`` sends the whole reply (status line, headers, body) one byte at a time, ``drip`` seconds apart:
-    a server that never goes quiet for long enough to trip a read timeout;
+    a server that never goes quiet for long enough to trip a read timeout; with ``drip_body`` the status line
+    and headers go at once and only the body trickles;
     ``pad`` appends that many bytes of JSON whitespace to the body (the reply still parses), sent chunked
     without a Content-Length so that a client learns the size only by reading it; the padding is written in
     pieces, never held in memory whole.
@@ -34,6 +35,7 @@ class Fault:
     truncate: bool = False
     garbage: bool = False
     drip: float = 0.0
+    drip_body: bool = False
     pad: int = 0
     times: int = 1
 
@@ -52,7 +54,7 @@ class Fault:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Fault:
         """Build a fault from JSON (the control API and the CLI speak this shape)."""
-        known = {"status", "body", "headers", "delay", "truncate", "garbage", "drip", "pad", "times"}
+        known = {"status", "body", "headers", "delay", "truncate", "garbage", "drip", "drip_body", "pad", "times"}
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown fault field(s) {sorted(unknown)}; allowed: {sorted(known)}")

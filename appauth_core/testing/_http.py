@@ -56,6 +56,7 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
     truncate: bool = False
     drip: float = 0.0  # seconds between the bytes of the whole reply (a ``drip`` fault)
+    drip_body: bool = False  # only the body trickles, the status line and headers go at once
     pad: int = 0  # bytes of whitespace after the body, sent chunked (a ``pad`` fault)
 
     @classmethod
@@ -85,7 +86,7 @@ def _apply_fault(fault: Fault, request: Request, handler: Handler) -> Response:
         response.body = GARBAGE_BODY
         response.headers["Content-Type"] = "application/json; charset=utf-8"
     response.truncate = fault.truncate
-    response.drip, response.pad = fault.drip, fault.pad
+    response.drip, response.drip_body, response.pad = fault.drip, fault.drip_body, fault.pad
     return response
 
 
@@ -159,13 +160,16 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.wfile.write(response.body)
 
     def _send_dripping(self, response: Response) -> None:
-        """The whole reply, one byte at a time, until it is out or the client went away."""
+        """The whole reply (or only its body), one byte at a time, until it is out or the client went away."""
         self.close_connection = True
         head = [f"HTTP/1.1 {response.status} {self.responses.get(response.status, ('',))[0]}"]
         head += [f"{name}: {value}" for name, value in response.headers.items()]
         head += [f"Content-Length: {len(response.body)}", "Connection: close"]
-        data = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + response.body
+        head_bytes = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
+        data = response.body if response.drip_body else head_bytes + response.body
         try:
+            if response.drip_body:
+                self.wfile.write(head_bytes)
             for index in range(len(data)):
                 self.wfile.write(data[index : index + 1])
                 self.wfile.flush()
