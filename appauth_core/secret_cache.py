@@ -154,6 +154,8 @@ class SecretCache:
         except AUTHORITATIVE as exc:
             self._remember_no(key, exc)
             raise
+        except SecretWaitTimeoutError:
+            raise  # not Key Vault's answer: the read this caller waited for goes on and records its own outcome
         except KeyVaultUnavailableError as exc:
             self._remember_failure(key, exc)
             raise
