@@ -145,7 +145,9 @@ class _Watch:
         self.fired = False
         self.timer = threading.Timer(max(at - time.monotonic(), 0.0), self._fire)
         self.timer.daemon = True
-        self.timer.start()
+        # No new thread now (the interpreter is shutting down): the request goes on, its read timeouts shortened.
+        with contextlib.suppress(RuntimeError):
+            self.timer.start()
 
     def join(self, connection: urllib3.connection.HTTPConnection) -> None:
         if self.fired or time.monotonic() >= self.at:
