@@ -1,6 +1,6 @@
 """Limits on every HTTP reply appauth reads: a deadline for the whole reply, and a size cap enforced while
-reading. Every session appauth sends requests through mounts ``LimitedAdapter``; Key Vault's pipeline gets
-``ReplyDeadlinePolicy`` and ``LimitedTransport``.
+reading. Every session appauth builds mounts ``LimitedAdapter``; Key Vault's pipeline gets
+``ReplyDeadlinePolicy`` and ``LimitedTransport`` (a session or transport the app passes in is used as it is).
 
 Why: requests' ``timeout=`` bounds each wait for the next bytes, not the reply ("timeout is not a time limit
 on the entire response download", requests' docs), and neither urllib3 nor azure-core has a total timeout.
@@ -59,12 +59,12 @@ requests), the Key Vault certificate source's read of the vault; and the longest
 caller's fetch of the same token or secret. 30 s is the figure the existing bounds already used: msal's
 ``HTTP_TIMEOUT_SECONDS`` and Key Vault's operation timeout."""
 TOKEN_REPLY_MAX_BYTES = 64 * 1024
-"""Token endpoints, managed-identity endpoints, OpenID configurations and user realms: their replies are 1 to 6
-KiB (a token with many group claims stays under 16 KiB)."""
+"""Token endpoints, managed-identity endpoints, OpenID configurations and user realms: their replies are a few
+KiB (the emulator's token replies 1.5 KiB; Entra puts at most 200 groups in a token, then an overage claim)."""
 VAULT_REPLY_MAX_BYTES = 1024 * 1024
 """Key Vault: a secret's value is at most 25 KiB (Key Vault's own limit), its reply a few KiB more."""
 DOCUMENT_MAX_BYTES = 1024 * 1024
-"""A federation server's metadata (MEX) document: ADFS's is about 30 KiB."""
+"""A federation server's metadata (MEX) document, tens of KiB for ADFS."""
 _PIECE = 16 * 1024  # the body is read in pieces of this size
 
 
