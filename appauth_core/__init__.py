@@ -8,6 +8,7 @@ emulator. The Django and Flask adapters (``appauth_django``, ``appauth_flask``) 
 
 from .errors import (
     AppAuthError,
+    AppAuthNotInitialisedError,
     Attempt,
     AzureServiceTokenProviderError,
     ConnectionStringError,
@@ -35,6 +36,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AppAuthError",
+    "AppAuthNotInitialisedError",
     "AppAuthenticationResult",
     "Attempt",
     "AzureServiceTokenProvider",

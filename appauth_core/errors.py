@@ -14,6 +14,8 @@ secret (client secret, AppKey, token, certificate key or password, secret value)
      │    └── UntrustedProgramError           the program a developer source would run (or the file
      │                                        naming it) is not that tool, or others could change it:
      │                                        nothing was run; .path
+     ├── AppAuthNotInitialisedError           (also RuntimeError, AttributeError) appauth is not wired into
+     │                                        the app that code asked it from (no init_app, no middleware)
      └── KeyVaultError                        a secret could not be had: .vault_url, .secret_name, .version
           ├── SecretNotFoundError             Key Vault says: no such secret (or version)
           ├── SecretAccessDeniedError         Key Vault says: this identity may not read it (403/401)
@@ -229,3 +231,13 @@ class InvalidReferenceError(KeyVaultError, ValueError):
 
 class KeyVaultConfigurationError(KeyVaultError, ValueError):
     """``KeyVaultSecrets`` cannot work as configured (no vault URL, shared cache without a key, ...)."""
+
+
+class AppAuthNotInitialisedError(AppAuthError, RuntimeError, AttributeError):
+    """appauth is not wired into the app that code asked it from: Flask's ``g.appauth``, ``current_appauth``
+    or ``AppAuth.services`` on an app ``init_app`` never saw, Django's ``request.appauth`` (or
+    ``get_appauth(request)``) where ``AppAuthMiddleware`` did not run. The message says what to add, where.
+
+    Also a ``RuntimeError``, as Flask extensions raise for this (Flask-SQLAlchemy's "did you forget to call
+    init_app"), and an ``AttributeError``, so ``hasattr``, ``getattr(..., default)`` and Jinja (which renders
+    a missing attribute as undefined) behave as they do for any attribute that is not there."""

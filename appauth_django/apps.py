@@ -7,7 +7,7 @@ from django.conf import settings  # type: ignore[import-untyped]
 from django.core.signals import setting_changed  # type: ignore[import-untyped]
 from django.views.debug import get_default_exception_reporter_filter  # type: ignore[import-untyped]
 
-from . import conf, debug, startup
+from . import conf, debug, request, startup
 
 
 class AppAuthDjangoConfig(AppConfig):  # type: ignore[misc]
@@ -15,8 +15,9 @@ class AppAuthDjangoConfig(AppConfig):  # type: ignore[misc]
     verbose_name = "appauth (Azure tokens and Key Vault secrets)"
 
     def ready(self) -> None:
-        """Registers the checks, follows ``setting_changed``, installs the exception reporter filter and
-        resolves ``@Microsoft.KeyVault(...)`` settings.
+        """Registers the checks, follows ``setting_changed``, installs the exception reporter filter, makes
+        ``request.appauth`` without the middleware say what to add, and resolves ``@Microsoft.KeyVault(...)``
+        settings.
 
         Django's rule is that ``ready()`` does no I/O. Resolving settings references is the documented
         exception (see ``appauth_django.resolution``): it must happen before any code reads a setting that
@@ -30,6 +31,7 @@ class AppAuthDjangoConfig(AppConfig):  # type: ignore[misc]
 
         setting_changed.connect(conf.on_setting_changed, dispatch_uid="appauth_django.conf")
         _install_exception_reporter_filter()
+        request.explain_missing_attribute()
         startup.resolve_at_startup(startup.command_line())
 
 

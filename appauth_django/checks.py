@@ -18,6 +18,8 @@ Configuration (no I/O, every run):
 - ``appauth.W002`` references are left unresolved (``RESOLVE_REFERENCES`` is False, or
   ``APPAUTH_RESOLVE_REFERENCES=0``)
 - ``appauth.W003`` as E010, in a command of ``COMMANDS_WITHOUT_SECRETS`` (a warning, so that it runs)
+- ``appauth.W004`` a setting whose name looks like appauth's but is not read (``APP_AUTH``, ``appauth``)
+- ``appauth.W005`` ``appauth_django`` is installed but ``AppAuthMiddleware`` is not in ``MIDDLEWARE``
 
 Online (``check --deploy --tag appauth_online``, or every ``check --deploy`` with
 ``APPAUTH['ONLINE_CHECKS'] = True``): they really sign in and read the vault, so, as Django's own database
@@ -43,6 +45,7 @@ from django.utils.module_loading import import_string  # type: ignore[import-unt
 from appauth_core import diagnostics
 from appauth_core.config import KEYS, AppAuthConfig, ConfigError
 from appauth_core.errors import AppAuthError, ConnectionStringError
+from appauth_core.look_alike_settings import look_alike
 from appauth_core.provider import AzureServiceTokenProvider
 from appauth_core.reference_checks import reference_problems
 from appauth_core.references import check_secret_name
@@ -52,8 +55,10 @@ from appauth_core.startup import RESOLVE_VARIABLE, resolution_override
 
 from . import conf, resolution, startup
 from .debug import FILTER_PATH, AppAuthExceptionReporterFilter
+from .request import MIDDLEWARE_LINE, has_middleware
 
 TAG = "appauth"
+EXAMPLE_VAULT = "https://myvault.vault.azure.net/"
 ONLINE_TAG = "appauth_online"
 FERNET_HINT = (
     "Make one with: python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())' "
@@ -63,6 +68,39 @@ FERNET_HINT = (
 
 def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
     """Every configuration problem at once, without I/O."""
+    return [*_look_alikes(), *_middleware(), *_check_appauth()]
+
+
+def _look_alikes() -> Iterable[CheckMessage]:
+    """Settings named almost ``APPAUTH``; Django drops names that are not upper case before anyone sees them,
+    so those are looked for in the settings module itself."""
+    module = sys.modules.get(getattr(settings, "SETTINGS_MODULE", None) or "")
+    names = [*dir(settings), *(vars(module) if module else ())]
+    for name in dict.fromkeys(name for name in names if not name.startswith("_")):
+        found = look_alike(name)
+        if found is None or name == conf.SETTING:
+            continue
+        meant = conf.spell(found.key) if found.key else conf.SETTING
+        hint = "Django reads upper-case settings only. " if not name.isupper() else ""
+        yield Warning(
+            f"The setting {name} is not read by appauth: did you mean {meant}?",
+            hint=f"{hint}appauth reads one dict: {conf.SETTING} = {{'KEY_VAULT_URL': '{EXAMPLE_VAULT}', ...}}.",
+            id="appauth.W004",
+        )
+
+
+def _middleware() -> Iterable[CheckMessage]:
+    if not has_middleware():
+        yield Warning(
+            "appauth_django is in INSTALLED_APPS, but MIDDLEWARE has no AppAuthMiddleware, so views have no "
+            "request.appauth.",
+            hint=f"Add it in settings.py: {MIDDLEWARE_LINE} (silence appauth.W005 if the app only uses appauth for "
+            "settings-time secrets).",
+            id="appauth.W005",
+        )
+
+
+def _check_appauth() -> list[CheckMessage]:
     try:
         values = conf.user_settings()
     except ConfigError as error:

@@ -6,6 +6,8 @@ the message, never on the first request that happens to need it.
 
 from __future__ import annotations
 
+import sys
+import warnings
 from dataclasses import replace
 from typing import Any
 
@@ -13,6 +15,7 @@ from flask import Flask
 
 from appauth_core.config import AppAuthConfig, ConfigError
 from appauth_core.framework_cache import ObjectCacheAdapter
+from appauth_core.look_alike_settings import SettingNameWarning, look_alike
 from appauth_core.services import AppAuthServices
 from appauth_core.shared_cache import SharedSecretCache
 from appauth_core.startup import resolution_override
@@ -25,10 +28,38 @@ def read_config(app: Flask) -> AppAuthConfig:
     """``APPAUTH_*`` keys of ``app.config`` as an ``AppAuthConfig``; unknown ``APPAUTH_*`` keys are errors
     (a typo such as ``APPAUTH_KEYVAULT_URL`` would otherwise silently mean "no vault"). The environment
     variable ``APPAUTH_RESOLVE_REFERENCES`` (0 or 1), when set, wins over the config's key of that name."""
+    warn_about_look_alikes(app)
     values = app.config.get_namespace(PREFIX, lowercase=False, trim_namespace=True)
     config = AppAuthConfig.from_mapping(values, spell=SPELL)
     override = resolution_override()
     return config if override is None else replace(config, resolve_references=override)
+
+
+def warn_about_look_alikes(app: Flask) -> None:
+    """A ``SettingNameWarning`` for each key of ``app.config`` named almost as appauth's but not read
+    (``APP_AUTH_KEY_VAULT_URL``, ``appauth_key_vault_url``, Django's ``APPAUTH`` dict), pointing at the code
+    that called ``init_app``. ``APPAUTH_*`` keys themselves are checked by ``read_config``."""
+    for key in list(app.config):
+        found = look_alike(key)
+        if found is None or found.prefixed:
+            continue
+        meant = SPELL.format(found.key) if found.key else f"{PREFIX}* keys, e.g. {SPELL.format('KEY_VAULT_URL')}"
+        warnings.warn(
+            f"app.config[{key!r}] is not read by appauth: did you mean {meant}? Flask's appauth settings are "
+            f"upper-case {PREFIX}* keys.",
+            SettingNameWarning,
+            stacklevel=_callers_level(),
+        )
+
+
+def _callers_level() -> int:
+    """``warnings.warn``'s stacklevel for the first frame outside appauth (the user's ``init_app`` call)."""
+    level, frame = 1, sys._getframe(1)
+    while frame.f_back is not None and frame.f_globals.get("__name__", "").startswith(
+        ("appauth_flask", "appauth_core")
+    ):
+        level, frame = level + 1, frame.f_back
+    return level
 
 
 def build_services(app: Flask, config: AppAuthConfig) -> AppAuthServices:

@@ -16,6 +16,7 @@ EXPECTED = {
     "SecretWaitTimeoutError", "TokenWaitTimeoutError",
     "VaultResourceNotAllowedError",
     "UntrustedProgramError",
+    "AppAuthNotInitialisedError",
     "__version__", "clear_token_cache", "is_reference",
 }  # fmt: skip
 
@@ -41,6 +42,13 @@ def test_error_tree():
 def test_wait_timeouts_are_in_the_family_of_what_was_waited_for():
     assert issubclass(appauth_core.TokenWaitTimeoutError, appauth_core.AzureServiceTokenProviderError)
     assert issubclass(appauth_core.SecretWaitTimeoutError, appauth_core.KeyVaultUnavailableError)
+
+
+def test_not_initialised_is_what_probing_code_and_flask_extensions_expect():
+    error = appauth_core.AppAuthNotInitialisedError
+    assert issubclass(error, appauth_core.AppAuthError)
+    assert issubclass(error, AttributeError)  # hasattr(), getattr(..., None)
+    assert issubclass(error, RuntimeError)  # what Flask extensions raise without init_app
 
 
 def test_the_core_never_imports_a_web_framework():
