@@ -607,8 +607,8 @@ def render(run: MatrixRun) -> str:
         "Each token source that talks HTTP, and `KeyVaultSecrets.get`, against each way its endpoint can fail, "
         "driven by the local emulator's fault injection. *Once*: only the next request fails; *persistent*: every "
         "request does. A case must end in a recovery (a good token, or the secret's value) or in a typed error "
-        f"(`AppAuthError`) within {LIMIT:g} s, with no secret in the error's message, repr or traceback, nor in the "
-        "DEBUG log of appauth, azure, msal and urllib3.",
+        f"(`AppAuthError`) within {LIMIT:g} s, with no secret in the error's message, repr or traceback, in the "
+        "locals of any frame of its traceback chain, or in the DEBUG log of appauth, azure, msal and urllib3.",
         f"Settings: managed identity with `MsiRetryTimeout={RETRY_TIMEOUT_ONCE}` (once) or "
         f"`{RETRY_TIMEOUT_PERSISTENT}` (persistent); every client with {CLIENT_TIMEOUT:g} s connect and read "
         f"timeouts; `SecretClient` with one retry (`retry_total=1`); Entra ID's sources with appauth's own retries "
