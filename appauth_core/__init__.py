@@ -29,14 +29,17 @@ from .errors import (
     VaultResourceNotAllowedError,
 )
 from .provider import AzureServiceTokenProvider, clear_token_cache
+from .request_appauth import RequestAppAuth
 from .result import AppAuthenticationResult, Principal
 from .secrets import KeyVaultSecrets, RedisSecretCache, SecretMetadata, SharedSecretCache, is_reference
+from .services import AppAuthServices
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AppAuthError",
     "AppAuthNotInitialisedError",
+    "AppAuthServices",
     "AppAuthenticationResult",
     "Attempt",
     "AzureServiceTokenProvider",
@@ -51,6 +54,7 @@ __all__ = [
     "KeyVaultUnavailableError",
     "Principal",
     "RedisSecretCache",
+    "RequestAppAuth",
     "SecretAccessDeniedError",
     "SecretDisabledError",
     "SecretMetadata",

@@ -8,9 +8,10 @@ unless the user asked for it with ``--raw`` / ``--reveal`` (then it is the repor
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 from .errors import AppAuthError
@@ -43,6 +44,18 @@ class Report:
 
     def add(self, status: Status, text: str) -> None:
         self.lines.append(Line(status, text))
+
+    def to_json(self) -> str:
+        """The report as one JSON object (``--json``): ``ok``, ``exit_code``, ``lines`` (``status``, ``text``)
+        and, only when ``--raw`` or ``--reveal`` asked for it, ``raw``."""
+        data: dict[str, object] = {
+            "ok": self.ok,
+            "exit_code": self.exit_code,
+            "lines": [asdict(line) for line in self.lines],
+        }
+        if self.raw is not None:
+            data["raw"] = self.raw
+        return json.dumps(data)
 
 
 def whoami(services: AppAuthServices, resource: str | None = None) -> Report:

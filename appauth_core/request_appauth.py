@@ -24,7 +24,7 @@ from typing import Any, NoReturn, TypeVar, final
 
 from .async_credential import AsyncCredential
 from .result import Principal
-from .services import AppAuthServices
+from .services import NO_DEFAULT, AppAuthServices, D, NoDefault
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -55,13 +55,16 @@ class RequestAppAuth:
         return await _services_of(self).get_access_token_async(resource, tenant_id)
 
     @not_in_templates
-    def secret(self, name: str, version: str | None = None) -> str:
-        """The value of the Key Vault secret ``name`` in the configured vault (cached)."""
-        return _services_of(self).secret(name, version)
+    def secret(self, name: str, version: str | None = None, *, default: D | NoDefault = NO_DEFAULT) -> str | D:
+        """The value of the Key Vault secret ``name`` in the configured vault (cached); ``default``, when given,
+        if there is no such secret (only then: see ``AppAuthServices.secret``)."""
+        return _services_of(self).secret(name, version, default=default)
 
     @not_in_templates
-    async def secret_async(self, name: str, version: str | None = None) -> str:
-        return await _services_of(self).secret_async(name, version)
+    async def secret_async(
+        self, name: str, version: str | None = None, *, default: D | NoDefault = NO_DEFAULT
+    ) -> str | D:
+        return await _services_of(self).secret_async(name, version, default=default)
 
     @property
     def principal(self) -> Principal | None:

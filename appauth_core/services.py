@@ -8,10 +8,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from enum import Enum
+from typing import Any, TypeVar
 
 from .config import AppAuthConfig, ConfigError
-from .errors import AppAuthError, ConnectionStringError, KeyVaultError
+from .errors import AppAuthError, ConnectionStringError, KeyVaultError, SecretNotFoundError
 from .frame_locals import Hidden, clears_locals
 from .provider import AzureServiceTokenProvider
 from .result import Principal
@@ -19,6 +20,16 @@ from .secrets import KeyVaultSecrets, SharedSecretCache, is_reference
 from .vault_hosts import HostPattern, VaultOrigin
 
 Path = tuple[Any, ...]  # keys and indexes from the settings root to a value
+D = TypeVar("D")
+
+
+class NoDefault(Enum):
+    """The type of ``NO_DEFAULT``: ``secret()`` was given no ``default``, so a missing secret raises."""
+
+    NO_DEFAULT = "NO_DEFAULT"
+
+
+NO_DEFAULT = NoDefault.NO_DEFAULT
 
 
 class TemplateSecretNotAllowedError(AppAuthError):
@@ -94,13 +105,30 @@ class AppAuthServices:
     async def get_access_token_async(self, resource: str, tenant_id: str | None = None) -> str:
         return await self.provider.get_access_token_async(resource, tenant_id)
 
-    def secret(self, name: str, version: str | None = None) -> str:
+    def secret(self, name: str, version: str | None = None, *, default: D | NoDefault = NO_DEFAULT) -> str | D:
+        """The value of the Key Vault secret ``name`` (``version``: a pinned one), cached. ``default``, when
+        given, is returned if Key Vault says there is no such secret (or version), and only then: a disabled
+        secret, access denied and an unreachable vault raise as without it, and so does a missing vault
+        configuration (``ConfigError``), which a default must not hide in a deployment."""
         self._require_vault()
-        return self.secrets.get(name, version)
+        if default is NO_DEFAULT:
+            return self.secrets.get(name, version)
+        try:
+            return self.secrets.get(name, version)
+        except SecretNotFoundError:
+            return default
 
-    async def secret_async(self, name: str, version: str | None = None) -> str:
+    async def secret_async(
+        self, name: str, version: str | None = None, *, default: D | NoDefault = NO_DEFAULT
+    ) -> str | D:
+        """``secret``, awaited."""
         self._require_vault()
-        return await self.secrets.get_async(name, version)
+        if default is NO_DEFAULT:
+            return await self.secrets.get_async(name, version)
+        try:
+            return await self.secrets.get_async(name, version)
+        except SecretNotFoundError:
+            return default
 
     @property
     def principal(self) -> Principal | None:

@@ -1,9 +1,13 @@
 """Flask integration for appauth: ``AppAuth(app)`` or ``AppAuth().init_app(app)``.
 
 Config keys are ``APPAUTH_*`` (see ``AppAuth.init_app``); per request ``g.appauth`` gets tokens and
-secrets; templates get ``keyvault_secret("name")``; the CLI gets ``flask appauth ...``.
+secrets (``current_appauth`` is the same object, typed as ``RequestAppAuth``); templates get
+``keyvault_secret("name")``; the CLI gets ``flask appauth ...``.
 """
 
-from ._extension import AppAuth
+from appauth_core.request_appauth import RequestAppAuth
 
-__all__ = ["AppAuth"]
+from ._extension import AppAuth
+from ._state import current_appauth
+
+__all__ = ["AppAuth", "RequestAppAuth", "current_appauth"]

@@ -10,7 +10,7 @@ from flask import Flask, current_app, g
 from appauth_core.frame_locals import clears_locals
 from appauth_core.request_appauth import RequestAppAuth
 from appauth_core.result import Principal
-from appauth_core.services import AppAuthServices
+from appauth_core.services import NO_DEFAULT, AppAuthServices, D, NoDefault
 
 from ._cli import appauth_cli
 from ._references import find_config_references
@@ -85,11 +85,14 @@ class AppAuth:
     async def get_access_token_async(self, resource: str, tenant_id: str | None = None) -> str:
         return await self.services.get_access_token_async(resource, tenant_id)
 
-    def secret(self, name: str, version: str | None = None) -> str:
-        return self.services.secret(name, version)
+    def secret(self, name: str, version: str | None = None, *, default: D | NoDefault = NO_DEFAULT) -> str | D:
+        """The secret's value; ``default``, when given, if there is no such secret (see ``AppAuthServices.secret``)."""
+        return self.services.secret(name, version, default=default)
 
-    async def secret_async(self, name: str, version: str | None = None) -> str:
-        return await self.services.secret_async(name, version)
+    async def secret_async(
+        self, name: str, version: str | None = None, *, default: D | NoDefault = NO_DEFAULT
+    ) -> str | D:
+        return await self.services.secret_async(name, version, default=default)
 
     @property
     def principal(self) -> Principal | None:

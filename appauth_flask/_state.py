@@ -10,10 +10,11 @@ itself: a ``RequestAppAuth`` for an initialised app (kept on ``g`` from then on)
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from flask import Flask, current_app
+from flask import Flask, current_app, g
 from flask.ctx import _AppCtxGlobals
+from werkzeug.local import LocalProxy
 
 from appauth_core.errors import AppAuthNotInitialisedError
 from appauth_core.request_appauth import RequestAppAuth
@@ -67,3 +68,13 @@ def _explain_missing_appauth() -> None:
 
 
 _explain_missing_appauth()
+
+
+def _current_appauth() -> RequestAppAuth:
+    return cast(RequestAppAuth, g.appauth)
+
+
+# Typed as what it stands for, as Flask types current_app: a typo (current_appauth.secrt) fails mypy.
+current_appauth: RequestAppAuth = LocalProxy(_current_appauth)  # type: ignore[assignment]
+"""``g.appauth``, typed as ``RequestAppAuth``: in a request, and in any app context of an initialised app
+(CLI commands, jobs); ``AppAuthNotInitialisedError`` on an app ``init_app`` never saw."""

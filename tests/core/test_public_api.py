@@ -16,7 +16,7 @@ EXPECTED = {
     "SecretWaitTimeoutError", "TokenWaitTimeoutError",
     "VaultResourceNotAllowedError",
     "UntrustedProgramError",
-    "AppAuthNotInitialisedError",
+    "AppAuthNotInitialisedError", "AppAuthServices", "RequestAppAuth",
     "__version__", "clear_token_cache", "is_reference",
 }  # fmt: skip
 

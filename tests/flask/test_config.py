@@ -15,7 +15,7 @@ from appauth_flask import AppAuth
 
 
 def test_exported_names():
-    assert appauth_flask.__all__ == ["AppAuth"]
+    assert appauth_flask.__all__ == ["AppAuth", "RequestAppAuth", "current_appauth"]
 
 
 def test_constructor_with_app_initialises_it(azure_emulator, azure_emulator_env):

@@ -1,14 +1,17 @@
-"""``python manage.py appauth whoami | token --resource R [--tenant T] [--raw] | secret NAME [--reveal] | check``.
+"""``python manage.py appauth whoami | token --resource R [--tenant T] [--raw] | secret NAME [--reveal] | check``,
+each with ``--json``, and Django's common options (``--settings``, ``-v``, ``--traceback`` ...) before or
+after the subcommand.
 
 Argument parsing and colour only: the diagnostics are ``appauth_core.diagnostics``, shared with
 ``flask appauth``. Expected failures arrive as report lines and a non-zero exit code, never a traceback.
 A token or a revealed secret is printed alone on stdout (the report then goes to stderr), so that
-``TOKEN=$(python manage.py appauth token --resource ... --raw)`` works as with ``az account get-access-token``.
+``TOKEN=$(python manage.py appauth token --resource ... --raw)`` works as with ``az account get-access-token``;
+``--json`` prints the report as one JSON object on stdout instead (with the token or value only when asked).
 """
 
 from __future__ import annotations
 
-from argparse import ArgumentParser
+from argparse import SUPPRESS, ArgumentParser
 from typing import Any, ClassVar
 
 from django.core.exceptions import ImproperlyConfigured  # type: ignore[import-untyped]
@@ -30,9 +33,18 @@ class Command(BaseCommand):  # type: ignore[misc]
     # it could say more than they do.
     requires_system_checks: ClassVar[list[str]] = []
 
+    def add_base_argument(self, parser: ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        """Django's common options, also kept to be given to each subcommand (``add_arguments``)."""
+        if not hasattr(self, "_common_options"):
+            self._common_options: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+        self._common_options.append((args, kwargs))
+        super().add_base_argument(parser, *args, **kwargs)
+
     def add_arguments(self, parser: ArgumentParser) -> None:
         commands = parser.add_subparsers(dest="action", required=True, metavar="{whoami,token,secret,check}")
-        commands.add_parser("whoami", help="Who the app signs in as, by which method, and why others were skipped.")
+        whoami = commands.add_parser(
+            "whoami", help="Who the app signs in as, by which method, and why others were skipped."
+        )
         token = commands.add_parser("token", help="Get a token and show its claims and expiry.")
         token.add_argument("--resource", required=True, help="e.g. https://management.azure.com/")
         token.add_argument("--tenant", default=None, help="A tenant other than the identity's home tenant.")
@@ -40,11 +52,22 @@ class Command(BaseCommand):  # type: ignore[misc]
         secret = commands.add_parser("secret", help="Show a Key Vault secret's metadata.")
         secret.add_argument("name")
         secret.add_argument("--reveal", action="store_true", help="Print the secret's value on stdout.")
-        commands.add_parser("check", help="Try everything configured; exit 1 on any failure.")
+        check = commands.add_parser("check", help="Try everything configured; exit 1 on any failure.")
+        for subcommand in (whoami, token, secret, check):
+            subcommand.add_argument("--json", action="store_true", help="Print the report as JSON on stdout.")
+            self._add_common_options(subcommand)
+
+    def _add_common_options(self, subcommand: ArgumentParser) -> None:
+        """Django's common options after the subcommand too (``appauth check --settings=... -v 2``). They
+        default to "not given", so that one given before the subcommand is not overwritten by a default."""
+        for args, kwargs in getattr(self, "_common_options", ()):
+            if kwargs.get("action") != "version":
+                subcommand.add_argument(*args, **{**kwargs, "default": SUPPRESS})
 
     @hide_locals
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
+        self._json = bool(options.get("json"))
         if action == "check":
             report = self._check()
         else:
@@ -79,6 +102,11 @@ class Command(BaseCommand):  # type: ignore[misc]
 
     @hide_locals
     def _finish(self, report: Report) -> None:
+        if self._json:
+            self.stdout.write(report.to_json())
+            if report.exit_code:
+                raise CommandError("appauth: see the report", returncode=report.exit_code)
+            return
         to_stderr = report.raw is not None
         for line in report.lines:
             stream = self.stderr if to_stderr or line.status == "fail" else self.stdout
