@@ -9,13 +9,13 @@ AZURITE_VERSION := 3.37.0
 AZ := $(TOOLS)/azure-cli/bin/az
 AZURITE := $(TOOLS)/node/node_modules/.bin/azurite-blob
 
-.PHONY: test demo install tools lint typecheck pytest dist matrix system-packages krb5-headers emulator bench hardening clean
+.PHONY: test demo install tools lint typecheck docs pytest dist matrix system-packages krb5-headers emulator bench hardening clean
 
 # What the tests need from outside the venv: fail (not skip) when the Azure CLI or Azurite is missing.
 TEST_ENV := APPAUTH_REQUIRE_TOOLS=1 APPAUTH_AZ_CLI="$(abspath $(AZ))" APPAUTH_AZURITE_BLOB="$(abspath $(AZURITE))"
 
-## test: install everything the suite needs, then lint, type-check, run every test and the version matrix
-test: install tools lint typecheck pytest matrix
+## test: install everything the suite needs, then lint, type-check, build the docs, run every test and the version matrix
+test: install tools lint typecheck docs pytest matrix
 
 pytest: install tools
 	$(TEST_ENV) $(PY) -m pytest
@@ -36,6 +36,11 @@ lint: install
 
 typecheck: install
 	$(VENV)/bin/mypy
+
+## docs: the documentation site (mkdocs.yml, docs/) into site/; --strict fails on a broken link or anchor, a page left out of the navigation or an API reference that does not resolve
+# NO_MKDOCS_2_WARNING: mkdocs-material's banner about MkDocs 2.0, printed on every build.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 ## demo: run the Django and Flask demo sites against the local Azure stand-ins (Ctrl-C stops everything)
 demo: install $(AZURITE)
@@ -97,4 +102,4 @@ krb5-headers:
 	fi
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .nox dist build
+	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .nox dist build site
