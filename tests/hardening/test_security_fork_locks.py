@@ -55,22 +55,31 @@ def _import_every_module() -> None:
 
 
 def _attributes(obj: Any) -> Iterator[tuple[str, Any]]:
-    namespace = getattr(obj, "__dict__", None)
-    if isinstance(namespace, dict):
+    try:
+        namespace = object.__getattribute__(obj, "__dict__")
+    except AttributeError:
+        namespace = None
+    if type(namespace) is dict:
         yield from list(namespace.items())
     for cls in type(obj).__mro__:
-        for slot in getattr(cls, "__slots__", ()):
-            if hasattr(obj, slot):
-                yield slot, getattr(obj, slot)
+        slots = cls.__dict__.get("__slots__", ())
+        for slot in (slots,) if type(slots) is str else slots:
+            try:
+                yield slot, object.__getattribute__(obj, slot)
+            except AttributeError:
+                continue
 
 
 def _locks_in(value: Any, where: str, depth: int = 0) -> Iterator[tuple[str, Any]]:
-    if isinstance(value, LOCK_TYPES):
+    # type(), never isinstance(): isinstance asks a lazy object (Django's settings, a storage) for its
+    # __class__, which sets it up.
+    kind = type(value)
+    if kind in LOCK_TYPES:
         yield where, value
-    elif depth < 2 and isinstance(value, dict):
+    elif depth < 2 and kind is dict:
         for key, item in list(value.items()):
             yield from _locks_in(item, f"{where}[{key!r}]", depth + 1)
-    elif depth < 2 and isinstance(value, (list, tuple, set, frozenset)):
+    elif depth < 2 and kind in (list, tuple, set, frozenset):
         for index, item in enumerate(list(value)):
             yield from _locks_in(item, f"{where}[{index}]", depth + 1)
 
@@ -78,12 +87,12 @@ def _locks_in(value: Any, where: str, depth: int = 0) -> Iterator[tuple[str, Any
 def package_locks() -> dict[int, tuple[str, Any]]:
     """id(lock) -> (where it was found, the lock), over the package's modules and live instances."""
     roots: list[tuple[str, Any]] = [
-        (name, module) for name, module in list(sys.modules.items()) if isinstance(module, ModuleType) and _ours(name)
+        (name, module) for name, module in list(sys.modules.items()) if type(module) is ModuleType and _ours(name)
     ]
     roots += [
         (f"{type(obj).__module__}.{type(obj).__qualname__}@{id(obj):x}", obj)
         for obj in gc.get_objects()
-        if not isinstance(obj, (type, ModuleType)) and _ours(getattr(type(obj), "__module__", "") or "")
+        if not issubclass(type(obj), (type, ModuleType)) and _ours(getattr(type(obj), "__module__", "") or "")
     ]
     found: dict[int, tuple[str, Any]] = {}
     for root_name, root in roots:
