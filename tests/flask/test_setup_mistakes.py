@@ -62,6 +62,8 @@ def test_g_appauth_without_init_app_says_to_call_it():
         assert render_template_string("[{{ g.appauth }}]") == "[]"  # Jinja: undefined, as before
         with pytest.raises(RuntimeError, match=r"appauth.init_app\(app\)"):
             appauth.services  # noqa: B018
+        with pytest.raises(AttributeError, match=r"^something_else$"):  # any other name: Flask's own answer
+            g.something_else  # noqa: B018
 
 
 def test_g_appauth_outside_a_request_is_there_once_initialised(make_app):
