@@ -31,11 +31,12 @@ KEYS = (
 
 
 class ConfigError(AppAuthError, ValueError):
-    """A setting has a wrong name, type or value. ``key`` is the setting as the user spells it."""
+    """A setting has a wrong name, type or value. ``key`` (and ``setting``) is the setting as the user spells it."""
 
     def __init__(self, message: str, *, key: str | None = None) -> None:
         super().__init__(message)
         self.key = key
+        self.setting = key
 
 
 @dataclass(frozen=True)

@@ -217,6 +217,7 @@ _TOOL_ALIASES = {"cli": AZURE_CLI_TOOL, "az": AZURE_CLI_TOOL, "azcli": AZURE_CLI
 _STORE_ALIASES = {"user": CURRENT_USER, "machine": LOCAL_MACHINE, "computer": LOCAL_MACHINE}
 
 _PREFIX = "Invalid connection string: "
+ENVIRONMENT_VARIABLE = "AzureServicesAuthConnectionString"
 _QUOTE_SECRET_HINT = (
     " If that text is part of the AppKey secret (a secret containing ';'), put the whole AppKey value in"
     ' double quotes, e.g. AppKey="...", writing any " inside it as "".'
@@ -319,17 +320,23 @@ ConnectionSettings.__init__ = clears_locals(ConnectionSettings.__init__)  # type
 
 
 @clears_locals  # the text, and what is read from it, hold the AppKey
-def parse_connection_string(text: str) -> ConnectionSettings:
+def parse_connection_string(text: str, *, setting: str = ENVIRONMENT_VARIABLE) -> ConnectionSettings:
     """Read a connection string such as ``RunAs=App;AppId=...`` into validated ``ConnectionSettings``.
 
     Raises ``ConnectionStringError`` (with ``key`` set when one key is at fault) for anything wrong; the
-    message says what and how to fix it and never quotes the connection string or its values.
+    message says what and how to fix it and never quotes the connection string or its values. ``setting``:
+    where the text came from, as the user writes it (the environment variable, or a setting: see
+    ``setting_names``), which the error's ``setting`` names.
     """
-    _check_not_empty(text)
-    _check_not_wrapped_in_quotes(text)
-    pairs = _tokenize(text)
-    canonical = _validate(_collect(pairs, text))
-    settings = _settings_from(canonical)
+    try:
+        _check_not_empty(text)
+        _check_not_wrapped_in_quotes(text, setting)
+        pairs = _tokenize(text)
+        canonical = _validate(_collect(pairs, text))
+        settings = _settings_from(canonical)
+    except ConnectionStringError as error:
+        error.setting = setting
+        raise
     object.__setattr__(settings, "_redacted_text", _redact(text, pairs))
     return settings
 
@@ -345,18 +352,24 @@ def _check_not_empty(text: str) -> None:
         )
 
 
-def _check_not_wrapped_in_quotes(text: str) -> None:
-    """A string starting with a quote is never valid (no key starts with one); the usual cause is Windows
-    ``set VAR="RunAs=App"``, which keeps the quotes, so say that rather than report a syntax error."""
+def _check_not_wrapped_in_quotes(text: str, setting: str) -> None:
+    """A string starting with a quote is never valid (no key starts with one); the usual cause, in the
+    environment variable, is Windows ``set VAR="RunAs=App"``, which keeps the quotes, so say that rather than
+    report a syntax error. In a setting the quotes were written inside the string itself."""
     stripped = text.strip()
     quote = stripped[0]
     if quote not in "\"'":
         return
     where = "is wrapped in quotes" if len(stripped) > 1 and stripped[-1] == quote else "starts with a quote"
+    if setting == ENVIRONMENT_VARIABLE:
+        fix = (
+            f'On Windows, `set {setting}="RunAs=App"` keeps the quotes as part of the value. Remove the surrounding '
+            f"quotes (`set {setting}=RunAs=App`)"
+        )
+    else:
+        fix = f'Remove the surrounding quotes from {setting} (write RunAs=App, not "RunAs=App")'
     raise ConnectionStringError(
-        f'{_PREFIX}it {where} ({quote}). On Windows, `set AzureServicesAuthConnectionString="RunAs=App"` keeps '
-        "the quotes as part of the value. Remove the surrounding quotes (`set AzureServicesAuthConnectionString="
-        'RunAs=App`); quotes belong only around a single value, as in AppKey="...".'
+        f'{_PREFIX}it {where} ({quote}). {fix}; quotes belong only around a single value, as in AppKey="...".'
     )
 
 

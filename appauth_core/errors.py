@@ -1,7 +1,10 @@
 """One exception tree for appauth. Every error says what was tried and how to fix it, and never carries a
 secret (client secret, AppKey, token, certificate key or password, secret value).
 
-    AppAuthError                              root: catch this to catch everything appauth raises
+    AppAuthError                              root: catch this to catch everything appauth raises;
+     │                                        .setting: what to change, as the user writes it
+     ├── CaBundleError                        the CA bundle a variable (REQUESTS_CA_BUNDLE ...) names cannot be
+     │                                        read: nothing was sent; .setting, .path
      ├── AzureServiceTokenProviderError       no token: .resource, .authority, .method, .attempts
      │    ├── TokenWaitTimeoutError           another caller's fetch of the same token was still under way
      │    │                                   at the deadline: this caller stopped waiting; .waited
@@ -45,7 +48,24 @@ from typing import Any, TypeVar
 
 
 class AppAuthError(Exception):
-    """Root of every error appauth raises."""
+    """Root of every error appauth raises.
+
+    ``setting``: the setting to change, named as the user wrote it: ``APPAUTH['ALLOWED_VAULT_HOSTS']`` for a
+    Django app, ``APPAUTH_ALLOWED_VAULT_HOSTS`` for a Flask app, ``KeyVaultSecrets(allowed_hosts=...)`` in
+    plain Python (``setting_names``), or an environment variable's name; None when no setting is at fault."""
+
+    setting: str | None = None
+
+
+class CaBundleError(AppAuthError):
+    """The CA bundle (a PEM file, or a folder of certificates) that HTTPS connections were told to trust
+    cannot be read, so nothing was sent. ``setting`` names what pointed at it (``REQUESTS_CA_BUNDLE`` or
+    ``CURL_CA_BUNDLE``; None when code passed it), ``path`` the bundle."""
+
+    def __init__(self, message: str, *, setting: str | None, path: str) -> None:
+        super().__init__(message)
+        self.setting = setting
+        self.path = path
 
 
 @dataclass(frozen=True)
@@ -156,6 +176,7 @@ class KeyVaultError(AppAuthError):
         secret_name: str | None = None,
         version: str | None = None,
         status: int | None = None,
+        setting: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -163,6 +184,7 @@ class KeyVaultError(AppAuthError):
         self.secret_name = secret_name
         self.version = version
         self.status = status
+        self.setting = setting
 
     def __str__(self) -> str:
         return self.message
@@ -193,8 +215,11 @@ class KeyVaultUnavailableError(KeyVaultError):
         version: str | None = None,
         status: int | None = None,
         retry_after: float | None = None,
+        setting: str | None = None,
     ) -> None:
-        super().__init__(message, vault_url=vault_url, secret_name=secret_name, version=version, status=status)
+        super().__init__(
+            message, vault_url=vault_url, secret_name=secret_name, version=version, status=status, setting=setting
+        )
         self.retry_after = retry_after
 
 

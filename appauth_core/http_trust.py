@@ -13,6 +13,10 @@ again; the file is looked at once a second at most, not on every request. Connec
 certificate keep urllib3's per-connection context, since loading the certificate would change a shared one.
 requests documents this override (``build_connection_pool_key_attributes``: "to use a custom SSLContext,
 set ssl_context and alter the other keys"); no library offers it.
+
+A bundle that cannot be read (``REQUESTS_CA_BUNDLE`` naming a file that was moved, or one that holds no
+certificate) is ``CaBundleError``, raised before anything is sent and naming the variable that points at it;
+requests and urllib3 would raise a bare ``OSError`` that says neither.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from requests.adapters import DEFAULT_CA_BUNDLE_PATH, HTTPAdapter
 from urllib3.util.ssl_ import create_urllib3_context
 
 from . import fork_safety
+from .errors import CaBundleError
 
 _lock = threading.Lock()
 fork_safety.new_lock_in_child(sys.modules[__name__])  # the contexts stay: a parsed bundle is as good in the child
@@ -69,8 +74,14 @@ class SharedTrustAdapter(HTTPAdapter):
         pool_kwargs: Any
         host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
         if host_params.get("scheme") == "https" and verify is not False and cert is None:
-            location = pool_kwargs.pop("ca_certs", None) or pool_kwargs.pop("ca_cert_dir", None)
-            pool_kwargs["ssl_context"] = trust_context(location or DEFAULT_CA_BUNDLE_PATH)
+            location = (
+                pool_kwargs.pop("ca_certs", None) or pool_kwargs.pop("ca_cert_dir", None) or DEFAULT_CA_BUNDLE_PATH
+            )
+            try:
+                pool_kwargs["ssl_context"] = trust_context(location)
+            except OSError as exc:  # ssl.SSLError is one: a file that holds no certificate
+                origin = f"https://{host_params.get('host')}:{host_params.get('port')}"
+                raise unreadable_bundle(location, exc, origin) from None
         return host_params, pool_kwargs
 
     def cert_verify(self, conn: Any, url: str, verify: bool | str, cert: str | tuple[str, str] | None) -> None:
@@ -84,3 +95,40 @@ class SharedTrustAdapter(HTTPAdapter):
 
 def _is_shared(context: ssl.SSLContext) -> bool:
     return any(cached is context for _, _, cached in list(_contexts.values()))
+
+
+CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+"""What requests reads for its CA bundle, in its order (``Session.merge_environment_settings``)."""
+
+
+def bundle_variable(location: str) -> str | None:
+    """The environment variable that named ``location`` as the CA bundle, if one did."""
+    return next((name for name in CA_BUNDLE_VARIABLES if os.environ.get(name) == location), None)
+
+
+def unreadable_bundle(location: str, exc: OSError, origin: str) -> CaBundleError:
+    """Why the bundle at ``location`` could not be used for a request to ``origin``, naming what pointed at it."""
+    if isinstance(exc, FileNotFoundError):
+        problem = "does not exist"
+    elif isinstance(exc, ssl.SSLError):
+        problem = f"holds no CA certificate that can be read ({exc.reason or exc})"
+    else:
+        problem = f"cannot be read ({exc.strerror or type(exc).__name__})"
+    variable = bundle_variable(location)
+    sent = f"nothing was sent to {origin}"
+    if variable is not None:
+        message = (
+            f"{variable} names the CA bundle {location!r}, which {problem}: {sent}. Point {variable} at the PEM file "
+            "(or folder) of the certificate authorities this app trusts, or unset it to use certifi's bundle."
+        )
+    elif location == DEFAULT_CA_BUNDLE_PATH:
+        message = (
+            f"certifi's CA bundle {location!r} {problem}: {sent}. Reinstall certifi (pip install --force-reinstall "
+            "certifi), or point REQUESTS_CA_BUNDLE at a CA bundle."
+        )
+    else:
+        message = (
+            f"The CA bundle this request was told to trust, {location!r}, {problem}: {sent}. Pass the PEM file (or "
+            "folder) of the certificate authorities to trust (requests' verify=, azure-core's connection_verify=)."
+        )
+    return CaBundleError(message, setting=variable, path=location)

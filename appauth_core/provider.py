@@ -23,11 +23,12 @@ from urllib.parse import urlsplit
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
 
 from .cache import CacheEntry, TokenCache, new_entry, shared_cache
-from .connection_string import ConnectionSettings, parse_connection_string
+from .connection_string import ENVIRONMENT_VARIABLE, ConnectionSettings, parse_connection_string
 from .errors import Attempt, AzureServiceTokenProviderError, ConnectionStringError, InvalidRequestError
 from .frame_locals import clears_locals
 from .result import AppAuthenticationResult, Principal
 from .selection import default_chain, source_for
+from .setting_names import setting_name
 from .sources.base import DEFAULT_AUTHORITY_HOST, TokenRequest, TokenSource, is_valid_resource, is_valid_tenant
 from .token_claims import fingerprint
 
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("appauth_core")
 
-CONNECTION_STRING_VARIABLE = "AzureServicesAuthConnectionString"
+CONNECTION_STRING_VARIABLE = ENVIRONMENT_VARIABLE
 _DEFAULT_SUFFIX = "/.default"
 _MAX_REMEMBERED_KEYS = 1024
 _LATEST_EXPIRY = 253402300799.0  # 9999-12-31 23:59:59 UTC: the last moment expires_on (a datetime) can hold
@@ -49,7 +50,8 @@ class AzureServiceTokenProvider:
     default chain (managed identity, then Visual Studio, then the Azure CLI, then integrated Windows
     authentication). ``azure_ad_instance``: the Entra ID host for service-principal and Windows sign-in
     (sovereign clouds, the local emulator); https, defaults to ``https://login.microsoftonline.com/`` (or
-    ``AzureAdInstance`` in the connection string).
+    ``AzureAdInstance`` in the connection string). ``spell``: how errors name settings, for an adapter that
+    reads them from its own (``"APPAUTH['{}']"``, see ``setting_names``); None names these arguments.
 
     Tokens are cached process-wide, refreshed before they expire, and fetched once however many callers
     ask at the same moment.
@@ -63,13 +65,19 @@ class AzureServiceTokenProvider:
         *,
         cache: TokenCache | None = None,
         environ: Mapping[str, str] | None = None,
+        spell: str | None = None,
     ) -> None:
         env = os.environ if environ is None else environ
         text = connection_string if connection_string is not None else env.get(CONNECTION_STRING_VARIABLE)
+        origin = setting_name("CONNECTION_STRING", spell) if connection_string is not None else None
         self._settings: ConnectionSettings | None = (
-            parse_connection_string(text) if text is not None and text.strip() else None
+            parse_connection_string(text, setting=origin or CONNECTION_STRING_VARIABLE)
+            if text is not None and text.strip()
+            else None
         )
-        self._source: TokenSource = source_for(self._settings, env) if self._settings else default_chain(env)
+        self._source: TokenSource = (
+            source_for(self._settings, env) if self._settings else default_chain(env, spell=spell)
+        )
         configured = azure_ad_instance or (self._settings.azure_ad_instance if self._settings else None)
         self._authority_host = _normalise_instance(configured or DEFAULT_AUTHORITY_HOST)
         self._cache = shared_cache if cache is None else cache

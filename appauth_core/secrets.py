@@ -32,6 +32,7 @@ from .references import (
     parse_reference,
 )
 from .secret_cache import MAX_ENTRIES, CachedSecret, SecretCache, bounded_put
+from .setting_names import setting_name
 from .shared_cache import (
     RedisSecretCache,
     SealedSharedCache,
@@ -42,6 +43,7 @@ from .shared_cache import (
     namespace_for,
 )
 from .vault_client import FetchedSecret, SecretMetadata, VaultClients
+from .vault_errors import VaultAdvice
 from .vault_hosts import VaultHostAllowList, VaultOrigin
 from .vault_scope import key_vault_resource
 
@@ -88,7 +90,9 @@ class KeyVaultSecrets:
     ``shared_cache``: a cache shared across processes (``RedisSecretCache`` ...), whose entries are
     encrypted with ``encryption_key`` (a Fernet key, or a reference to one); without a key it is refused
     unless ``allow_unencrypted_shared_cache``. ``client_options``: extra ``SecretClient`` keyword arguments
-    (``retry_total``, ``api_version``, ``connection_timeout`` ...). ``clock`` and ``rng`` are for tests.
+    (``retry_total``, ``api_version``, ``connection_timeout`` ...). ``spell``: how errors name settings, for
+    an adapter that reads them from its own (``"APPAUTH['{}']"``, see ``setting_names``); None names these
+    arguments. ``clock`` and ``rng`` are for tests.
     """
 
     @clears_locals  # encryption_key
@@ -107,6 +111,7 @@ class KeyVaultSecrets:
         allow_unencrypted_shared_cache: bool = False,
         max_concurrency: int = MAX_CONCURRENCY,
         client_options: Mapping[str, Any] | None = None,
+        spell: str | None = None,
         clock: Callable[[], float] = time.time,
         rng: Callable[[], float] = random.random,
     ) -> None:
@@ -115,7 +120,8 @@ class KeyVaultSecrets:
             raise KeyVaultConfigurationError(f"max_concurrency must be at least 1, got {max_concurrency}")
         self._vault = _vault_origin(vault_url) if vault_url else None
         self._vault_suffix = vault_suffix
-        self._hosts = _allow_list(self._vault, vault_suffix, allowed_hosts)
+        self._spell = spell
+        self._hosts = _allow_list(self._vault, vault_suffix, allowed_hosts, setting_name("ALLOWED_VAULT_HOSTS", spell))
         self._cache_seconds = float(cache_seconds)
         self._stale_seconds = float(stale_seconds)
         self._max_concurrency = max_concurrency
@@ -128,6 +134,7 @@ class KeyVaultSecrets:
             max_connections=max_concurrency,
             client_options=client_options,
             key_vault_resource=_resource(key_vault_resource) if key_vault_resource else None,
+            advice=VaultAdvice(spell, self._vault, vault_suffix.strip(".")),
         )
         self._cache = SecretCache(clock)
         self._refs: dict[Hashable, SecretRef] = {}
@@ -256,8 +263,8 @@ class KeyVaultSecrets:
     def _ref(self, name: str, version: str | None = None) -> SecretRef:
         if self._vault is None:
             raise KeyVaultConfigurationError(
-                "no vault_url: pass KeyVaultSecrets(vault_url='https://<vault>.vault.azure.net/') to read secrets "
-                "by name (references name their own vault)",
+                f"no vault URL: set {setting_name('KEY_VAULT_URL', self._spell)} to 'https://<vault>.vault.azure.net/' "
+                "to read secrets by name (references name their own vault)",
                 secret_name=name if isinstance(name, str) else None,
             )
         check_secret_name(name, vault_url=self._vault.url)
@@ -412,10 +419,14 @@ def _resource(value: str) -> str:
         raise KeyVaultConfigurationError(str(exc)) from None
 
 
-def _allow_list(vault: VaultOrigin | None, suffix: str, allowed_hosts: Iterable[str]) -> VaultHostAllowList:
+def _allow_list(
+    vault: VaultOrigin | None, suffix: str, allowed_hosts: Iterable[str], setting: str
+) -> VaultHostAllowList:
     entries = [allowed_hosts] if isinstance(allowed_hosts, str) else list(allowed_hosts)
     try:
-        return VaultHostAllowList.build(vault=vault, vault_suffix=suffix.strip("."), allowed_hosts=entries)
+        return VaultHostAllowList.build(
+            vault=vault, vault_suffix=suffix.strip("."), allowed_hosts=entries, setting=setting
+        )
     except ValueError as exc:
         raise KeyVaultConfigurationError(str(exc)) from None
 

@@ -9,7 +9,8 @@ Only a method that is not available here moves the chain on (``chain``): a manag
 environment announces (App Service, Arc, Cloud Shell, Service Fabric variables, workload identity's token
 file) that fails makes the call fail and is asked again on the next one, never traded for a developer's
 sign-in. Visual Studio is left out elsewhere than on Windows because its token provider file sits in the
-home folder, which on a server other accounts may be able to write (and Visual Studio does not run there).
+home folder, which on a server other accounts may be able to write (and Visual Studio does not run there);
+the error when nothing works says so in one line.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ import sys
 from collections.abc import Mapping
 
 from .connection_string import ConnectionSettings
+from .setting_names import setting_name
 from .sources.azure_cli import AzureCliSource
 from .sources.base import TokenSource
 from .sources.chain import ChainedSource
 from .sources.integrated_windows import IntegratedWindowsSource
 from .sources.managed_identity import ManagedIdentitySource
-from .sources.visual_studio import VisualStudioSource
+from .sources.visual_studio import PLATFORM, VisualStudioSource
 
 # The service-principal and workload-identity sources need msal, cryptography and the Key Vault SDK; they
 # are imported when a connection string asks for them, so an app on managed identity or the Azure CLI
@@ -52,14 +54,27 @@ def _managed_identity(
     return ManagedIdentitySource(client_id, retry_timeout=retry_timeout, environ=environ, probe=probe)
 
 
-def default_chain(environ: Mapping[str, str] | None = None, *, retry_timeout: float | None = None) -> ChainedSource:
-    """The chain for a provider without a connection string (see the module docstring for the order)."""
+def default_chain(
+    environ: Mapping[str, str] | None = None, *, retry_timeout: float | None = None, spell: str | None = None
+) -> ChainedSource:
+    """The chain for a provider without a connection string (see the module docstring for the order).
+    ``spell``: how its error names the connection-string setting (``setting_names``)."""
     env = os.environ if environ is None else environ
     sources: list[TokenSource] = [_managed_identity(None, retry_timeout, env, probe=True)]
-    if sys.platform == "win32":
+    windows = sys.platform == "win32"
+    if windows:
         sources.append(VisualStudioSource(environ=env))
     sources += [AzureCliSource(environ=env), IntegratedWindowsSource(environ=env)]
-    return ChainedSource(sources)
+    not_here = None if windows else f"Not on {PLATFORM}: Visual Studio (Windows only)"
+    return ChainedSource(sources, not_here=not_here, advice=_advice(spell))
+
+
+def _advice(spell: str | None) -> str:
+    return (
+        "Sign in locally with `az login`, run in Azure with a managed identity, or give a connection string in "
+        f"{setting_name('CONNECTION_STRING', spell)} or the AzureServicesAuthConnectionString environment variable "
+        "(e.g. RunAs=App;AppId=...;TenantId=...;AppKey=...)."
+    )
 
 
 def source_for(settings: ConnectionSettings, environ: Mapping[str, str] | None = None) -> TokenSource:

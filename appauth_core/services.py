@@ -60,11 +60,12 @@ class AppAuthServices:
         self, config: AppAuthConfig, *, shared_cache: SharedSecretCache | None = None, spell: str = "{}"
     ) -> None:
         """``spell`` is how the user writes a setting (``"APPAUTH['{}']"``, ``"APPAUTH_{}"``): a wrong value
-        raises ``ConfigError`` naming the setting it came from, which only the adapter's spelling tells."""
+        raises ``ConfigError`` naming the setting it came from, which only the adapter's spelling tells, and the
+        provider's and the secrets' errors name settings with it too (``setting_names``)."""
         self.config = config
         self._spell = spell
         try:
-            self.provider = AzureServiceTokenProvider(config.connection_string, config.azure_ad_instance)
+            self.provider = AzureServiceTokenProvider(config.connection_string, config.azure_ad_instance, spell=spell)
             self.secrets = KeyVaultSecrets(
                 config.key_vault_url,
                 self.provider,
@@ -74,6 +75,7 @@ class AppAuthServices:
                 key_vault_resource=config.key_vault_resource,
                 shared_cache=shared_cache,
                 encryption_key=config.cache_encryption_key,
+                spell=spell,
             )
         except ConnectionStringError as error:
             where = connection_string_setting(config, error, spell)

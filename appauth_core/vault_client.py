@@ -1,4 +1,5 @@
-"""Reading one secret from Key Vault through azure-keyvault-secrets, and turning its errors into ours.
+"""Reading one secret from Key Vault through azure-keyvault-secrets; its errors become ours, with the advice
+for what failed, in ``vault_errors``.
 
 One ``SecretClient`` per vault, created on first use and kept (its pipeline holds the challenge state and
 pooled connections), all sharing one ``requests`` session sized for ``get_many``'s fan-out. The client's
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import email.utils
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -27,29 +27,17 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
-from azure.core.exceptions import (
-    AzureError,
-    ClientAuthenticationError,
-    HttpResponseError,
-    ResourceNotFoundError,
-)
+from azure.core.exceptions import AzureError, ClientAuthenticationError
 from azure.core.pipeline import PipelineResponse
 from azure.core.pipeline.policies import RetryPolicy
 
 from . import fork_safety
-from .errors import (
-    AzureServiceTokenProviderError,
-    KeyVaultError,
-    KeyVaultUnavailableError,
-    SecretAccessDeniedError,
-    SecretDisabledError,
-    SecretNotFoundError,
-    TokenWaitTimeoutError,
-)
+from .errors import AppAuthError, TokenWaitTimeoutError
 from .http_limits import VAULT_REPLY_MAX_BYTES, LimitedTransport, ReplyDeadlinePolicy, limited_session
 from .provider import AzureServiceTokenProvider
 from .references import SecretRef
 from .single_flight import SingleFlight
+from .vault_errors import VaultAdvice, bearer_token, not_a_secret, translate_error
 from .vault_hosts import VaultOrigin
 from .vault_scope import KeyVaultScopedCredential
 
@@ -74,17 +62,12 @@ MAX_RETRY_AFTER_IN_CALL = 5.0
 serving the cached value and honours the Retry-After between attempts instead of blocking a request."""
 CONNECTION_TIMEOUT = 10.0
 READ_TIMEOUT = 20.0
-TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 _MAX_ISSUED = 64
 MAX_CLIENTS = 64
 """Vault clients kept at once, the least recently used going first. An app reads a handful of vaults; but
 a reference may name any ``*.vault.azure.net`` vault, and settings someone else can write to could name a
 new one on every read. 64 clients hold about 2 MB (32 KB each, measured with tracemalloc over 500 clients);
 a client dropped is rebuilt on its next read, for one more challenge round trip."""
-HOW_TO_ALLOW_RESOURCE = (
-    "configure it: KeyVaultSecrets(key_vault_resource=...), APPAUTH['KEY_VAULT_RESOURCE'] in Django, "
-    "APPAUTH_KEY_VAULT_RESOURCE in Flask"
-)
 
 
 @dataclass(frozen=True)
@@ -196,7 +179,8 @@ class VaultClients:
     """``fetch(ref)`` for any allowed vault; the caller checks the allow-list before calling.
 
     ``key_vault_resource``: the one Key Vault resource besides Azure's that a vault's challenge may ask a
-    token for. ``max_clients``: how many vaults' clients are kept (``MAX_CLIENTS``)."""
+    token for. ``max_clients``: how many vaults' clients are kept (``MAX_CLIENTS``). ``advice``: how errors
+    name settings, and which vault and suffix were configured (``vault_errors``)."""
 
     def __init__(
         self,
@@ -206,8 +190,10 @@ class VaultClients:
         client_options: Mapping[str, Any] | None = None,
         key_vault_resource: str | None = None,
         max_clients: int = MAX_CLIENTS,
+        advice: VaultAdvice | None = None,
     ) -> None:
         self._credential = credential
+        self._advice = advice or VaultAdvice()
         self._options = dict(client_options or {})
         self._max_connections = max_connections
         self._key_vault_resource = key_vault_resource  # canonical (vault_scope.key_vault_resource), or None
@@ -230,20 +216,20 @@ class VaultClients:
         client = self._client(ref.origin)
         try:
             secret = self._get_secret(client, ref)
-        except AzureServiceTokenProviderError:
+        except AppAuthError:  # a token failure as the provider's error; a CA bundle that cannot be read
             raise
         except UnicodeDecodeError:  # a ValueError, but no challenge check: a body that is not even text
-            raise _not_a_secret(ref, "not text") from None
+            raise not_a_secret(ref, "not text") from None
         except (AzureError, ValueError) as exc:
-            raise translate_error(exc, ref) from exc
+            raise translate_error(exc, ref, self._advice) from exc
         except (AttributeError, KeyError, TypeError) as exc:  # the SDK choked on a 200 that is not a secret
-            raise _not_a_secret(ref, type(exc).__name__) from None
+            raise not_a_secret(ref, type(exc).__name__) from None
         if not isinstance(secret.value, str):
-            raise _not_a_secret(ref, "no value in it")
+            raise not_a_secret(ref, "no value in it")
         try:
             return _fetched(secret, ref)
         except (AttributeError, KeyError, TypeError, ValueError) as exc:  # attributes or tags of the wrong shape
-            raise _not_a_secret(ref, type(exc).__name__) from None
+            raise not_a_secret(ref, type(exc).__name__) from None
 
     def _get_secret(self, client: SecretClient, ref: SecretRef) -> KeyVaultSecret:
         """``get_secret``, and once more after a 401 to one of our tokens, that token renewed first (see
@@ -292,7 +278,7 @@ class VaultClients:
             self._token_credential(),
             vault_url=origin.url,
             configured=self._key_vault_resource,
-            how_to_allow=HOW_TO_ALLOW_RESOURCE,
+            how_to_allow=f"configure it: {self._advice.setting('KEY_VAULT_RESOURCE')}",
         )
         return SecretClient(
             origin.url,
@@ -359,105 +345,4 @@ def _fetched(secret: KeyVaultSecret, ref: SecretRef) -> FetchedSecret:
 def _refused_token(exc: ClientAuthenticationError) -> str | None:
     """The bearer token a 401 answered, read from the request it answered; None when that request carried
     none (Key Vault's challenge to a request without a token is the SDK's own business)."""
-    request = getattr(exc.response, "request", None) if exc.status_code == 401 else None
-    headers: Mapping[str, str] = getattr(request, "headers", None) or {}
-    scheme, _, token = (headers.get("Authorization") or "").partition(" ")
-    return (token.strip() or None) if scheme.lower() == "bearer" else None
-
-
-def _not_a_secret(ref: SecretRef, why: str) -> KeyVaultError:
-    """A 200 whose body is not a secret bundle: a proxy's page, or a vault misbehaving. Never served as a value
-    (an empty string would become a password)."""
-    return KeyVaultError(
-        f"secret {ref.name!r} in {ref.vault_url}: Key Vault answered 200 but not with a secret ({why}); a proxy "
-        "or the vault is misbehaving",
-        vault_url=ref.vault_url,
-        secret_name=ref.name,
-        version=ref.version,
-        status=200,
-    )
-
-
-def translate_error(exc: Exception, ref: SecretRef) -> KeyVaultError:
-    """Key Vault's answer as one of our errors, naming the secret and the vault (Key Vault's own messages
-    never contain a secret value)."""
-    context: dict[str, Any] = {"vault_url": ref.vault_url, "secret_name": ref.name, "version": ref.version}
-    what = f"secret {ref.name!r}" + (f" version {ref.version!r}" if ref.version else "") + f" in {ref.vault_url}"
-    if isinstance(exc, ResourceNotFoundError):
-        return SecretNotFoundError(f"{what} was not found (404)", status=404, **context)
-    if isinstance(exc, ClientAuthenticationError):
-        return SecretAccessDeniedError(
-            f"Key Vault refused the token for {what} (401: {_service_message(exc)}); check that the identity's "
-            "tenant is the vault's tenant",
-            status=401,
-            **context,
-        )
-    if isinstance(exc, HttpResponseError) and exc.status_code is not None:
-        return _from_status(exc, exc.status_code, what, context)
-    if isinstance(exc, ValueError):  # SecretClient's challenge-resource check, or a reply it could not read
-        reason = str(exc) or "Key Vault answered with a reply that could not be read"
-        return KeyVaultError(f"{what}: {reason}", **context)
-    return KeyVaultUnavailableError(
-        f"{what} could not be read: Key Vault did not answer ({type(exc).__name__}: {exc})", **context
-    )
-
-
-def _from_status(exc: HttpResponseError, status: int, what: str, context: dict[str, Any]) -> KeyVaultError:
-    if status == 403 and _inner_code(exc) == "SecretDisabled":
-        return SecretDisabledError(f"{what} is disabled (403 SecretDisabled)", status=status, **context)
-    if status == 403:
-        return SecretAccessDeniedError(
-            f"the identity may not read {what} (403: {_service_message(exc)})", status=status, **context
-        )
-    if status in TRANSIENT_STATUSES:
-        retry_after = retry_after_seconds(exc)
-        hint = f"; Retry-After {retry_after:.0f} s" if retry_after is not None else ""
-        return KeyVaultUnavailableError(
-            f"{what} could not be read: Key Vault answered {status} after retries{hint}",
-            status=status,
-            retry_after=retry_after,
-            **context,
-        )
-    return KeyVaultError(f"{what}: Key Vault answered {status} ({_service_message(exc)})", status=status, **context)
-
-
-def _inner_code(exc: HttpResponseError) -> str | None:
-    inner = getattr(exc.error, "innererror", None) if exc.error is not None else None
-    code = inner.get("code") if isinstance(inner, dict) else None
-    return code if isinstance(code, str) else None
-
-
-def _service_message(exc: AzureError) -> str:
-    error = getattr(exc, "error", None)
-    code, message = getattr(error, "code", None), getattr(error, "message", None)
-    if code or message:
-        return f"{code}: {message}" if code and message else str(code or message)
-    return type(exc).__name__
-
-
-def retry_after_seconds(exc: HttpResponseError) -> float | None:
-    """The server's wait hint: ``retry-after-ms`` / ``x-ms-retry-after-ms`` or ``Retry-After`` (seconds or
-    an HTTP date), as azure-core reads them."""
-    response: Any = exc.response
-    headers: Mapping[str, str] = response.headers if response is not None else {}
-    for name in ("retry-after-ms", "x-ms-retry-after-ms"):
-        value = headers.get(name)
-        if value:
-            try:
-                return max(float(value) / 1000.0, 0.0)
-            except ValueError:
-                pass
-    value = headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
-    return max((when - dt.datetime.now(dt.timezone.utc)).total_seconds(), 0.0)
+    return bearer_token(exc) if exc.status_code == 401 else None

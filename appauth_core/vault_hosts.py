@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from .errors import VaultNotAllowedError
+from .setting_names import setting_name
 
 HTTPS_PORT = 443
 
@@ -165,10 +166,12 @@ def suffix_pattern(vault_suffix: str) -> HostPattern:
 
 
 class VaultHostAllowList:
-    """Decides whether a vault origin may receive a token. Immutable once built."""
+    """Decides whether a vault origin may receive a token. Immutable once built. ``setting``: where the app
+    adds hosts, as the user writes it (``setting_names``), for the refusal's advice."""
 
-    def __init__(self, patterns: Iterable[HostPattern]) -> None:
+    def __init__(self, patterns: Iterable[HostPattern], *, setting: str | None = None) -> None:
         self._patterns = tuple(dict.fromkeys(patterns))
+        self._setting = setting or setting_name("ALLOWED_VAULT_HOSTS")
 
     @classmethod
     def build(
@@ -177,6 +180,7 @@ class VaultHostAllowList:
         vault: VaultOrigin | None = None,
         vault_suffix: str | None = None,
         allowed_hosts: Iterable[str] = (),
+        setting: str | None = None,
     ) -> VaultHostAllowList:
         """The public and sovereign suffixes, the configured vault and suffix, and the app's own entries."""
         patterns = [HostPattern(suffix, HTTPS_PORT, wildcard=True) for suffix in PUBLIC_VAULT_SUFFIXES]
@@ -185,7 +189,7 @@ class VaultHostAllowList:
         if vault_suffix is not None:
             patterns.append(suffix_pattern(vault_suffix))
         patterns.extend(HostPattern.parse(entry) for entry in allowed_hosts)
-        return cls(patterns)
+        return cls(patterns, setting=setting)
 
     @property
     def patterns(self) -> tuple[HostPattern, ...]:
@@ -202,7 +206,8 @@ class VaultHostAllowList:
             f"vault {origin.url} is not an allowed Key Vault host, so no token was sent to it"
             + (f" (secret {secret_name!r})" if secret_name else "")
             + f". Allowed: {', '.join(str(p) for p in self._patterns)}. If this host really is your vault, "
-            "add it with KeyVaultSecrets(allowed_hosts=[...]) (scheme, host and port must match).",
+            f"add it to {self._setting}: scheme, host and port must match.",
             vault_url=origin.url,
             secret_name=secret_name,
+            setting=self._setting,
         )

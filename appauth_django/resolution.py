@@ -111,11 +111,11 @@ def resolve_settings_references() -> list[str]:
     if failure is not None:
         # Raised outside the except block, so no chained traceback (with the frames that hold the other,
         # already resolved values) travels with it to a log or an error tracker.
+        # The reason ends with its own advice (what failed decides it: TLS, DNS, a role, a name): no other here.
         raise ImproperlyConfigured(
-            f"Could not read the Key Vault secret for the setting {failure}. appauth resolves every "
-            "@Microsoft.KeyVault(...) setting at startup and never leaves the reference in place; fix the "
-            "reference or the identity's access to the vault (role 'Key Vault Secrets User'), or set "
-            "APPAUTH['RESOLVE_REFERENCES'] = False."
+            f"Could not read the Key Vault secret for the setting {failure.rstrip('.')}. appauth resolves every "
+            "@Microsoft.KeyVault(...) setting at startup and never leaves the reference in place: fix what stops "
+            "it from being read, or set APPAUTH['RESOLVE_REFERENCES'] = False."
         )
     _apply(current, resolved)
     with _lock:

@@ -12,7 +12,8 @@ with one exception: a source skipped only for now (``retry_after`` set: an IMDS 
 probe, as at VM boot) is asked again before the pinned one on later calls, and takes over for good when
 it answers; otherwise one slow probe would hand a VM's app to whatever sign-in came next, for the life of
 the process. Unlike .NET, the error when every method fails is one message that names each method with
-its own reason and what to do, instead of a concatenation of "Parameters: ..." blocks.
+its own reason and what to do, instead of a concatenation of "Parameters: ..." blocks, then the methods that
+cannot apply on this operating system in one line (``not_here``), then how to configure one (``advice``).
 """
 
 from __future__ import annotations
@@ -29,16 +30,27 @@ from .base import SourceToken, TokenRequest, TokenSource
 logger = logging.getLogger("appauth_core")
 
 
+DEFAULT_ADVICE = (
+    "Sign in locally with `az login`, run in Azure with a managed identity, or set the "
+    "AzureServicesAuthConnectionString environment variable (e.g. RunAs=App;AppId=...;TenantId=...;AppKey=...)."
+)
+
+
 class ChainedSource:
     """The sources in the order they are tried; ``selected`` is the one pinned, ``skipped`` why the ones
-    before it did not work."""
+    before it did not work. ``not_here``: one line naming the methods left out on this operating system;
+    ``advice``: the last line of the error when no method works."""
 
     name = "Default chain"
 
-    def __init__(self, sources: Sequence[TokenSource]) -> None:
+    def __init__(
+        self, sources: Sequence[TokenSource], *, not_here: str | None = None, advice: str = DEFAULT_ADVICE
+    ) -> None:
         if not sources:
             raise ValueError("a chain needs at least one source")
         self.sources = tuple(sources)
+        self.not_here = not_here
+        self.advice = advice
         self._selected: TokenSource | None = None
         self._ask_first: tuple[TokenSource, ...] = ()  # skipped for now: asked again before the selected one
         self.skipped: tuple[Attempt, ...] = ()  # why the methods before the selected one did not work
@@ -77,13 +89,28 @@ class ChainedSource:
             return token
         if selected is None:
             raise AzureServiceTokenProviderError(
-                _summary(request, attempts), resource=request.resource, authority=request.authority, attempts=attempts
+                self._summary(request, attempts),
+                resource=request.resource,
+                authority=request.authority,
+                attempts=attempts,
             )
         token = selected.get_token(request)  # the sources asked again are still not there
         with self._lock:
             if self._selected is selected:
                 self._ask_first = tuple(not_yet)
         return token
+
+    def _summary(self, request: TokenRequest, attempts: Sequence[Attempt]) -> str:
+        lines = [
+            f"Could not get an access token for resource '{request.resource}' "
+            f"(authority: {request.authority or request.authority_host + '<tenant of the identity>'}). "
+            f"Tried {len(attempts)} method(s), none worked:"
+        ]
+        lines += [f"  - {attempt.method}: {attempt.reason}" for attempt in attempts]
+        if self.not_here:
+            lines.append(f"  - {self.not_here}")
+        lines.append(self.advice)
+        return "\n".join(lines)
 
     def _select(self, source: TokenSource, attempts: Sequence[Attempt], not_yet: Sequence[TokenSource]) -> None:
         """Pin ``source`` unless a source earlier in the chain was pinned meanwhile (by another thread)."""
@@ -113,17 +140,3 @@ def _stopped(
     stopped.args, stopped.attempts = (stopped.message,), tuple(attempts)
     stopped.resource, stopped.authority = request.resource, error.authority or request.authority
     return stopped
-
-
-def _summary(request: TokenRequest, attempts: Sequence[Attempt]) -> str:
-    lines = [
-        f"Could not get an access token for resource '{request.resource}' "
-        f"(authority: {request.authority or request.authority_host + '<tenant of the identity>'}). "
-        f"Tried {len(attempts)} method(s), none worked:"
-    ]
-    lines += [f"  - {attempt.method}: {attempt.reason}" for attempt in attempts]
-    lines.append(
-        "Sign in locally with `az login`, run in Azure with a managed identity, or set the "
-        "AzureServicesAuthConnectionString environment variable (e.g. RunAs=App;AppId=...;TenantId=...;AppKey=...)."
-    )
-    return "\n".join(lines)

@@ -24,6 +24,8 @@ without touching the network, so the default chain moves on to nothing slower.
 from __future__ import annotations
 
 import base64
+import logging
+import re
 import sys
 import time
 from collections.abc import Mapping
@@ -40,6 +42,7 @@ from .base import SourceToken, TokenRequest, is_valid_tenant
 # The client id .NET's AppAuthentication used for this flow (WindowsAuthenticationAzureServiceTokenProvider).
 CLIENT_ID = "d7813711-9094-4ad3-a062-cac3ec74ebe8"
 UPN_VARIABLE = "APPAUTH_USER_PRINCIPAL_NAME"
+logger = logging.getLogger("appauth_core")
 HTTP_TIMEOUT_SECONDS = 30
 _PREFIX = "Tried to get token using Active Directory Integrated Authentication. Access token could not be acquired. "
 _KDC_UNREACHABLE = -1765328228  # KRB5_KDC_UNREACH
@@ -371,7 +374,7 @@ def _kerberos_principal(request: TokenRequest, authority: str, method: str) -> s
         raise SourceUnavailableError(
             f"{_PREFIX}{'The Kerberos ticket has expired' if expired else 'No Kerberos ticket'} for the current "
             "user: run `kinit user@REALM` (or sign in to the domain) first, then try again. "
-            f"({_gss_text(exc)})",
+            f"({_gss_reason(exc)})",
             resource=request.resource,
             authority=authority,
             method=method,
@@ -395,11 +398,25 @@ def _gss_text(exc: BaseException) -> str:
     return " ".join(text.split())
 
 
+_GSS_STATUS = re.compile(r"\b(?:Major|Minor) \(\d+\): ")  # how python-gssapi prefixes each status's words
+
+
+def _gss_reason(exc: BaseException) -> str:
+    """GSSAPI's (or SSPI's) own words for the failure, without the major and minor status codes, which are
+    logged at DEBUG only: the user needs the reason, support may need the numbers. The minor status is the
+    specific one ("No Kerberos credentials available ..."), the major one generic."""
+    text = _gss_text(exc)
+    logger.debug("Integrated Windows authentication: GSSAPI said: %s", text)
+    parts = [part.strip(" ,") for part in _GSS_STATUS.split(text)]
+    return next((part for part in reversed(parts) if part), text)
+
+
 def _kerberos_failure(exc: Exception, host: str) -> str:
     base = getattr(exc, "base_error", None) or exc
     minor = getattr(base, "min_code", None)
     winerror = getattr(base, "winerror", None)
     text = _gss_text(base)
+    reason = _gss_reason(base)
     if (
         minor in (_KDC_UNREACHABLE, _KDC_UNREACHABLE & 0xFFFFFFFF)
         or winerror == _SSPI_NO_AUTHORITY
@@ -408,14 +425,14 @@ def _kerberos_failure(exc: Exception, host: str) -> str:
         return (
             f"Could not reach a Kerberos KDC (domain controller) to get a ticket for HTTP/{host}: check the "
             "network or VPN to the domain, and the realm's kdc entries in krb5.conf. "
-            f"({text})"
+            f"({reason})"
         )
     if minor in (_SERVER_UNKNOWN, _SERVER_UNKNOWN & 0xFFFFFFFF) or "not found in Kerberos database" in text:
         return (
             f"The KDC knows no service principal HTTP/{host} for the federation server: its administrator must "
-            f"register that SPN for the ADFS service account (setspn -S HTTP/{host} <account>). ({text})"
+            f"register that SPN for the ADFS service account (setspn -S HTTP/{host} <account>). ({reason})"
         )
-    return f"Kerberos could not make a ticket for the federation server HTTP/{host}: {text}"
+    return f"Kerberos could not make a ticket for the federation server HTTP/{host}: {reason}"
 
 
 def _negotiate_reply(header: str) -> bytes | None:

@@ -28,6 +28,7 @@ import math
 import os
 import re
 import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,8 @@ DEFAULT_TIMEOUT = 30.0  # seconds per token program: Azure.Identity's VisualStud
 TOKEN_PROVIDER_FILE = Path(".IdentityService", "AzureServiceAuth", "tokenprovider.json")
 _SIGNED_OUT_CODE = "TS005"  # Azure.Identity treats a token service reply with it as "not available"
 _SIGN_IN_HINT = "sign in to Visual Studio (Tools > Options > Azure Service Authentication)"
+PLATFORM = {"linux": "Linux", "darwin": "macOS"}.get(sys.platform, sys.platform)
+"""This operating system as messages name it ("not on Linux")."""
 # Where Visual Studio installs its token service, below the install folder (protocols.md section 7).
 TOKEN_SERVICE_PATH = ("Common7", "IDE", "CommonExtensions", "Microsoft", "Asal", "TokenService")
 TOKEN_SERVICE_EXE = "Microsoft.Asal.TokenService.exe"
@@ -135,11 +138,7 @@ class VisualStudioSource:
         try:
             stat = path.stat()
         except OSError:
-            raise SourceUnavailableError(
-                f'Visual Studio token provider file not found at "{path}"; install Visual Studio 2017 or later '
-                f"and {_SIGN_IN_HINT}.",
-                **_context(request),
-            ) from None
+            raise SourceUnavailableError(_no_file_here(path), **_context(request)) from None
         reason = untrusted_reason(str(path))
         if reason is not None:
             raise UntrustedProgramError(
@@ -224,6 +223,18 @@ class VisualStudioSource:
             return parse_provider_token(completed.stdout)
         except ValueError as reason:
             raise _ProviderFailed(f"printed something that is not a token ({reason})") from None
+
+
+def _no_file_here(path: Path) -> str:
+    """Why there is no token provider file: on Windows, Visual Studio is not installed or signed in; anywhere
+    else it never is (its token service runs on Windows only), so no Windows advice."""
+    missing = f'Visual Studio token provider file not found at "{path}"'
+    if sys.platform == "win32":
+        return f"{missing}; install Visual Studio 2017 or later and {_SIGN_IN_HINT}."
+    return (
+        f"{missing}: Visual Studio is not on {PLATFORM} (its token service runs on Windows only). Here, sign in "
+        "with `az login` and use RunAs=Developer;DeveloperTool=AzureCli."
+    )
 
 
 def default_token_provider_file(environ: Mapping[str, str], *, windows: bool = os.name == "nt") -> Path:

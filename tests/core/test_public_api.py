@@ -13,7 +13,7 @@ EXPECTED = {
     "InvalidSecretNameError", "KeyVaultConfigurationError", "KeyVaultError", "KeyVaultSecrets",
     "KeyVaultUnavailableError", "Principal", "RedisSecretCache", "SecretAccessDeniedError", "SecretDisabledError",
     "SecretMetadata", "SecretNotFoundError", "SharedSecretCache", "SourceUnavailableError", "VaultNotAllowedError",
-    "SecretWaitTimeoutError", "TokenWaitTimeoutError",
+    "SecretWaitTimeoutError", "TokenWaitTimeoutError", "CaBundleError",
     "VaultResourceNotAllowedError",
     "UntrustedProgramError",
     "AppAuthNotInitialisedError", "AppAuthServices", "RequestAppAuth",
