@@ -47,11 +47,13 @@ class AzureServiceTokenProvider:
     """Get access tokens for Azure resources without credentials in code.
 
     ``connection_string``: ``None`` reads ``AzureServicesAuthConnectionString``; absent or empty means the
-    default chain (managed identity, then Visual Studio, then the Azure CLI, then integrated Windows
-    authentication). ``azure_ad_instance``: the Entra ID host for service-principal and Windows sign-in
-    (sovereign clouds, the local emulator); https, defaults to ``https://login.microsoftonline.com/`` (or
-    ``AzureAdInstance`` in the connection string). ``spell``: how errors name settings, for an adapter that
-    reads them from its own (``"APPAUTH['{}']"``, see ``setting_names``); None names these arguments.
+    default chain (managed identity, then the service principal of ``AZURE_CLIENT_ID`` / ``AZURE_TENANT_ID``
+    / ``AZURE_CLIENT_SECRET`` or ``AZURE_CLIENT_CERTIFICATE_PATH``, then Visual Studio on Windows, then the
+    Azure CLI, then integrated Windows authentication: ``selection``). ``azure_ad_instance``: the Entra ID
+    host for service-principal and Windows sign-in (sovereign clouds, the local emulator); https, defaults to
+    ``https://login.microsoftonline.com/`` (or ``AzureAdInstance`` in the connection string). ``spell``: how
+    errors name settings, for an adapter that reads them from its own (``"APPAUTH['{}']"``, see
+    ``setting_names``); None names these arguments.
 
     Tokens are cached process-wide, refreshed before they expire, and fetched once however many callers
     ask at the same moment.

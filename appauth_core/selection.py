@@ -1,9 +1,11 @@
 """Which token source a provider uses: the one a connection string names, or the default chain.
 
-Default chain (no connection string), as .NET's: managed identity (AKS workload identity instead when
-its token file is announced) → Visual Studio (on Windows only) → Azure CLI → integrated Windows
-authentication (the signed-in domain user; unavailable at once, with no network call, without a Kerberos
-ticket or the kerberos extra).
+Default chain (no connection string): .NET's, with azure-identity's environment service principal after the
+managed identity: managed identity (AKS workload identity instead when its token file is announced) → the
+service principal that ``AZURE_CLIENT_ID``, ``AZURE_TENANT_ID`` and ``AZURE_CLIENT_SECRET`` (or
+``AZURE_CLIENT_CERTIFICATE_PATH``) name, at ``AZURE_AUTHORITY_HOST`` (``sources/environment``) → Visual Studio
+(on Windows only) → Azure CLI → integrated Windows authentication (the signed-in domain user; unavailable at
+once, with no network call, without a Kerberos ticket or the kerberos extra).
 
 Only a method that is not available here moves the chain on (``chain``): a managed identity the
 environment announces (App Service, Arc, Cloud Shell, Service Fabric variables, workload identity's token
@@ -11,6 +13,22 @@ file) that fails makes the call fail and is asked again on the next one, never t
 sign-in. Visual Studio is left out elsewhere than on Windows because its token provider file sits in the
 home folder, which on a server other accounts may be able to write (and Visual Studio does not run there);
 the error when nothing works says so in one line.
+
+Why the environment's service principal comes after the managed identity, where azure-identity puts it first
+(and .NET never reads these variables): where Azure gives the app an identity, that is the identity it is
+meant to run as, and these variables are easily there by accident (a ``.env`` file copied into an image, a
+pipeline's variables inherited by the app, another tool's configuration). First, they would silently take
+an App Service's or a VM's place, and a service principal's secret (or its role assignments) would decide
+what the app may do instead of the identity the platform manages. After it, they sign in only where no
+managed identity answers (a CI runner, a container or server outside Azure, a laptop), and since a
+managed identity the environment announces never moves the chain on, no failure of one can hand the app to
+them either. To use a service principal where a managed identity exists, name it in the connection string
+(``RunAs=App;AppId=...;TenantId=...;AppKey=...``): an explicit choice that wins over the chain. The cost is
+the IMDS probe (1 s at most, and once per back-off) before them off Azure. They come before the developer
+tools because they are set for this process, where ``az login`` is the machine's sign-in (azure-identity's
+order too). A credential in them without the app or tenant fails the call rather than fall through to a
+developer's sign-in; ``AZURE_CLIENT_ID`` alone (azure-identity's user-assigned managed identity) is no
+service principal and moves the chain on.
 """
 
 from __future__ import annotations
@@ -24,6 +42,7 @@ from .setting_names import setting_name
 from .sources.azure_cli import AzureCliSource
 from .sources.base import TokenSource
 from .sources.chain import ChainedSource
+from .sources.environment import HOW_TO_SET, environment_source
 from .sources.integrated_windows import IntegratedWindowsSource
 from .sources.managed_identity import ManagedIdentitySource
 from .sources.visual_studio import PLATFORM, VisualStudioSource
@@ -60,7 +79,7 @@ def default_chain(
     """The chain for a provider without a connection string (see the module docstring for the order).
     ``spell``: how its error names the connection-string setting (``setting_names``)."""
     env = os.environ if environ is None else environ
-    sources: list[TokenSource] = [_managed_identity(None, retry_timeout, env, probe=True)]
+    sources: list[TokenSource] = [_managed_identity(None, retry_timeout, env, probe=True), environment_source(env)]
     windows = sys.platform == "win32"
     if windows:
         sources.append(VisualStudioSource(environ=env))
@@ -71,9 +90,9 @@ def default_chain(
 
 def _advice(spell: str | None) -> str:
     return (
-        "Sign in locally with `az login`, run in Azure with a managed identity, or give a connection string in "
-        f"{setting_name('CONNECTION_STRING', spell)} or the AzureServicesAuthConnectionString environment variable "
-        "(e.g. RunAs=App;AppId=...;TenantId=...;AppKey=...)."
+        f"Sign in locally with `az login`, run in Azure with a managed identity, {HOW_TO_SET} for a service "
+        f"principal, or give a connection string in {setting_name('CONNECTION_STRING', spell)} or the "
+        "AzureServicesAuthConnectionString environment variable (e.g. RunAs=App;AppId=...;TenantId=...;AppKey=...)."
     )
 
 

@@ -189,8 +189,15 @@ def _usable_key(key: object) -> tuple[rsa.RSAPrivateKey | None, str | None]:
     return key, None
 
 
-def load_pkcs12(data: bytes, origin: str, passwords: Sequence[bytes | None] = (None, b"")) -> StoredCertificate:
-    """A PFX/P12 blob. .NET exports store files with no password; some tools write an empty one instead."""
+def load_pkcs12(
+    data: bytes,
+    origin: str,
+    passwords: Sequence[bytes | None] = (None, b""),
+    *,
+    password_variable: str = PASSWORD_VARIABLE,
+) -> StoredCertificate:
+    """A PFX/P12 blob. .NET exports store files with no password; some tools write an empty one instead.
+    ``password_variable``: where the password comes from, for the message when none opens it."""
     for password in passwords:
         try:
             key, certificate, others = pkcs12.load_key_and_certificates(data, password)
@@ -202,11 +209,14 @@ def load_pkcs12(data: bytes, origin: str, passwords: Sequence[bytes | None] = (N
             raise CertificateLoadError("the PKCS#12 data holds no certificate")
         private_key, problem = _usable_key(key)
         return StoredCertificate(certificate, private_key, origin, problem)
-    raise CertificateLoadError(f"not PKCS#12 data, or protected by a password (set {PASSWORD_VARIABLE})")
+    raise CertificateLoadError(f"not PKCS#12 data, or protected by a password (set {password_variable})")
 
 
-def load_pem(data: bytes, origin: str, password: bytes | None = None) -> StoredCertificate:
-    """A PEM file with a private key and its certificate (any order; other certificates are the chain)."""
+def load_pem(
+    data: bytes, origin: str, password: bytes | None = None, *, password_variable: str = PASSWORD_VARIABLE
+) -> StoredCertificate:
+    """A PEM file with a private key and its certificate (any order; other certificates are the chain).
+    ``password_variable``: where the password comes from, for the message when the key is encrypted."""
     blocks = [match.group(0) for match in _PEM_BLOCK.finditer(data)]
     certificates = [x509.load_pem_x509_certificate(b) for b in blocks if b.startswith(b"-----BEGIN CERTIFICATE")]
     keys = [b for b in blocks if b"PRIVATE KEY-----" in b.split(b"\n", 1)[0]]
@@ -217,7 +227,7 @@ def load_pem(data: bytes, origin: str, password: bytes | None = None) -> StoredC
     try:
         key = serialization.load_pem_private_key(keys[0], password)
     except (TypeError, ValueError, UnsupportedAlgorithm):
-        raise CertificateLoadError(f"the private key cannot be read (encrypted? set {PASSWORD_VARIABLE})") from None
+        raise CertificateLoadError(f"the private key cannot be read (encrypted? set {password_variable})") from None
     public = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     for certificate in certificates:
         spki = certificate.public_key().public_bytes(

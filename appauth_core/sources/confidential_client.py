@@ -95,12 +95,19 @@ class Credential:
 
 @dataclass(frozen=True)
 class FailureContext:
-    """What a fix hint may mention: the configuration, never a secret."""
+    """What a fix hint may mention: the configuration, never a secret. ``names``: what the user calls the
+    connection string's ``AppId``, ``TenantId`` and ``AppKey`` where they came from elsewhere (the
+    environment's ``AZURE_CLIENT_ID`` ...)."""
 
     app_id: str
     tenant: str
     resource: str
     credential_label: str
+    names: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    def name(self, key: str) -> str:
+        """The connection-string key ``key`` as the user wrote it."""
+        return self.names.get(key, key)
 
 
 Hint = Callable[[FailureContext], str]
@@ -141,13 +148,15 @@ class TokenEndpointError(AzureServiceTokenProviderError):
 
 _HINTS: dict[int, Hint] = {
     7000215: lambda c: (
-        "The AppKey is wrong or expired: use the client secret's value, not its ID (Secret ID), and check in "
-        "the app registration's 'Certificates & secrets' that it has not expired."
+        f"The {c.name('AppKey')} is wrong or expired: use the client secret's value, not its ID (Secret ID), and "
+        "check in the app registration's 'Certificates & secrets' that it has not expired."
     ),
-    7000222: lambda c: "The AppKey has expired: create a new client secret for the app and update AppKey.",
+    7000222: lambda c: (
+        f"The {c.name('AppKey')} has expired: create a new client secret for the app and update {c.name('AppKey')}."
+    ),
     700016: lambda c: (
-        f"AppId {c.app_id} not found in tenant {c.tenant}: check AppId, and that TenantId is the tenant the app "
-        "is registered in (or has been consented to)."
+        f"{c.name('AppId')} {c.app_id} not found in tenant {c.tenant}: check {c.name('AppId')}, and that "
+        f"{c.name('TenantId')} is the tenant the app is registered in (or has been consented to)."
     ),
     700027: lambda c: (
         f"Entra ID does not accept the {c.credential_label}: upload its public part (.cer) to the app "
@@ -160,7 +169,9 @@ _HINTS: dict[int, Hint] = {
         f"The resource '{c.resource}' is not known in tenant {c.tenant}: check the resource URI (mind a trailing "
         "slash) and that the API exists in that tenant."
     ),
-    90002: lambda c: f"Tenant {c.tenant} not found: check TenantId (a GUID or a verified domain) and the cloud.",
+    90002: lambda c: (
+        f"Tenant {c.tenant} not found: check {c.name('TenantId')} (a GUID or a verified domain) and the cloud."
+    ),
 }
 
 
@@ -320,7 +331,8 @@ class ConfidentialClients:
       (default: the tenant and the cloud, as ``TenantId`` names them);
     - ``message_prefix``: how every message starts. Default: .NET's "Tried to get token using {method}.
       Access token could not be acquired. "; workload identity passes ``""``, as its errors read as the
-      managed-identity ones it stands in for.
+      managed-identity ones it stands in for;
+    - ``setting_names``: what hints call ``AppId``, ``TenantId`` and ``AppKey`` (``FailureContext.names``).
     """
 
     def __init__(
@@ -331,9 +343,11 @@ class ConfidentialClients:
         hints: Mapping[int, Hint] | None = None,
         discovery_hint: Hint | None = None,
         message_prefix: str | None = None,
+        setting_names: Mapping[str, str] | None = None,
     ) -> None:
         self.app_id = app_id
         self.method = method
+        self._names = dict(setting_names or {})
         self._hints = dict(hints or {})
         self._discovery_hint = discovery_hint or _HINTS[90002]
         self._message_prefix = (
@@ -360,7 +374,7 @@ class ConfidentialClients:
 
     def _acquire(self, request: TokenRequest, tenant: str, credential: Credential) -> SourceToken:
         authority = f"{request.authority_host}{tenant}"
-        context = FailureContext(self.app_id, tenant, request.resource, credential.label)
+        context = FailureContext(self.app_id, tenant, request.resource, credential.label, self._names)
         if not is_valid_tenant(tenant):
             raise self.error(request, authority, f"'{tenant}' is not a valid tenant id or domain.")
         try:

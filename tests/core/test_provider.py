@@ -229,6 +229,7 @@ def test_every_method_failing_gives_one_error_naming_each(azure_emulator, azure_
     error = raised.value
     assert [attempt.method.split(" (")[0] for attempt in error.attempts] == [
         "Managed identity",
+        "Service principal from the environment",
         *(["Visual Studio"] if sys.platform == "win32" else []),
         "Azure CLI",
         "Integrated Windows authentication",

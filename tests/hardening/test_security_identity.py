@@ -40,6 +40,12 @@ from appauth_core.sources.azure_cli import AzureCliSource
 from appauth_core.sources.certificate import CertificateSource
 from appauth_core.sources.chain import ChainedSource
 from appauth_core.sources.client_secret import ClientSecretSource
+from appauth_core.sources.environment import (
+    IncompleteEnvironmentCredential,
+    NoEnvironmentCredential,
+    environment_source,
+)
+from appauth_core.sources.environment_credential import EnvironmentCertificateSource, EnvironmentSecretSource
 from appauth_core.sources.integrated_windows import IntegratedWindowsSource
 from appauth_core.sources.key_vault_certificate import KeyVaultCertificateSource
 from appauth_core.sources.managed_identity import ManagedIdentitySource, reset_imds_probe_cache
@@ -557,6 +563,62 @@ def _integrated_windows(root: Path, monkeypatch: pytest.MonkeyPatch) -> Identiti
     return identities
 
 
+ENVIRONMENT = {"AZURE_CLIENT_ID": APP, "AZURE_TENANT_ID": TENANT, "AZURE_CLIENT_SECRET": "secret-one"}
+
+
+def _environment_secret(root: Path, monkeypatch: pytest.MonkeyPatch) -> Identities:
+    def environment(**changed: str) -> str:
+        source = environment_source({**ENVIRONMENT, **changed})
+        assert isinstance(source, EnvironmentSecretSource)
+        return source.cache_identity
+
+    return {
+        "AZURE_CLIENT_SECRET": environment(),
+        "another AZURE_CLIENT_ID": environment(AZURE_CLIENT_ID=OTHER_APP),
+        "another AZURE_TENANT_ID": environment(AZURE_TENANT_ID=OTHER_TENANT),
+        "another AZURE_CLIENT_SECRET": environment(AZURE_CLIENT_SECRET="secret-two"),
+        "an AZURE_AUTHORITY_HOST": environment(AZURE_AUTHORITY_HOST="login.microsoftonline.us"),
+        "another AZURE_AUTHORITY_HOST": environment(AZURE_AUTHORITY_HOST="login.chinacloudapi.cn"),
+    }
+
+
+def _environment_certificate(root: Path, monkeypatch: pytest.MonkeyPatch) -> Identities:
+    def environment(**changed: str) -> str:
+        variables = {**ENVIRONMENT, "AZURE_CLIENT_CERTIFICATE_PATH": str(root / "one.pem"), **changed}
+        del variables["AZURE_CLIENT_SECRET"]
+        source = environment_source(variables)
+        assert isinstance(source, EnvironmentCertificateSource)
+        return source.cache_identity
+
+    return {
+        "AZURE_CLIENT_CERTIFICATE_PATH": environment(),
+        "another AZURE_CLIENT_CERTIFICATE_PATH": environment(AZURE_CLIENT_CERTIFICATE_PATH=str(root / "two.pem")),
+        "an AZURE_CLIENT_CERTIFICATE_PASSWORD": environment(AZURE_CLIENT_CERTIFICATE_PASSWORD="secret-one"),
+        "another AZURE_CLIENT_CERTIFICATE_PASSWORD": environment(AZURE_CLIENT_CERTIFICATE_PASSWORD="secret-two"),
+        "another AZURE_CLIENT_ID": environment(AZURE_CLIENT_ID=OTHER_APP),
+        "another AZURE_TENANT_ID": environment(AZURE_TENANT_ID=OTHER_TENANT),
+        "an AZURE_AUTHORITY_HOST": environment(AZURE_AUTHORITY_HOST="login.microsoftonline.us"),
+    }
+
+
+def _no_environment_credential(root: Path, monkeypatch: pytest.MonkeyPatch) -> Identities:
+    none = environment_source({"AZURE_CLIENT_ID": APP})
+    assert isinstance(none, NoEnvironmentCredential)
+    return {"AZURE_CLIENT_ID alone": none.cache_identity}
+
+
+def _incomplete_environment_credential(root: Path, monkeypatch: pytest.MonkeyPatch) -> Identities:
+    def incomplete(**variables: str) -> str:
+        source = environment_source(variables)
+        assert isinstance(source, IncompleteEnvironmentCredential)
+        return source.cache_identity
+
+    return {
+        "AZURE_CLIENT_SECRET, no AZURE_TENANT_ID": incomplete(AZURE_CLIENT_SECRET="secret-one", AZURE_CLIENT_ID=APP),
+        "AZURE_CLIENT_SECRET, no AZURE_CLIENT_ID": incomplete(AZURE_CLIENT_SECRET="secret-one", AZURE_TENANT_ID=TENANT),
+    }
+
+
 def _chain(root: Path, monkeypatch: pytest.MonkeyPatch) -> Identities:
     other = {**APP_SERVICE, "IDENTITY_ENDPOINT": "http://127.0.0.1:9/msi"}
     return {
@@ -572,6 +634,10 @@ VARIED: dict[type, Callable[[Path, pytest.MonkeyPatch], Identities]] = {
     WorkloadIdentitySource: _workload_identity,
     IncompleteWorkloadIdentitySource: _incomplete_workload_identity,
     ClientSecretSource: _client_secret,
+    EnvironmentSecretSource: _environment_secret,
+    EnvironmentCertificateSource: _environment_certificate,
+    NoEnvironmentCredential: _no_environment_credential,
+    IncompleteEnvironmentCredential: _incomplete_environment_credential,
     CertificateSource: _certificate,
     KeyVaultCertificateSource: _key_vault_certificate,
     IntegratedWindowsSource: _integrated_windows,
