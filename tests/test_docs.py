@@ -172,3 +172,24 @@ def test_every_page_is_in_the_navigation_and_exists():
     pages = {str(path.relative_to(DOCS)) for path in DOCS.rglob("*.md") if "_hooks" not in path.parts}
     assert sorted(pages - set(nav)) == [], "pages in docs/ that the navigation leaves out"
     assert len(nav) == len(set(nav))
+
+
+README_LIMIT = 8 * 1024  # a one-minute start; the guides are the docs pages
+
+
+def test_the_readme_is_a_one_minute_start_whose_links_all_resolve():
+    readme = (REPO / "README.md").read_text()
+    assert len(readme.encode()) < README_LIMIT
+    assert 'pip install "appauth[django]"' in readme
+    assert "make demo" in readme and "make test" in readme
+    targets = re.findall(r"\]\(([^)#]+)(?:#([^)]+))?\)", readme)
+    assert targets
+    for path, anchor in targets:
+        if "://" in path:
+            continue
+        page = REPO / path
+        assert page.exists(), f"README links to {path}, which does not exist"
+        if anchor:
+            headings = re.findall(r"^#+ (.+)$", page.read_text(), re.M)
+            slugs = {re.sub(r"[^\w\- ]", "", h).strip().lower().replace(" ", "-") for h in headings}
+            assert anchor in slugs, f"README links to {path}#{anchor}, which has no such heading"

@@ -1,5 +1,5 @@
-"""A fresh ``django-admin startproject`` site, set up exactly as README.md's Django section says (its code
-blocks are appended to the generated settings.py), checked, diagnosed and served by gunicorn."""
+"""A fresh ``django-admin startproject`` site, set up exactly as the Django guide (docs/django.md) says (its
+code blocks are appended to the generated settings.py), checked, diagnosed and served by gunicorn."""
 
 from __future__ import annotations
 
@@ -26,13 +26,11 @@ SECRETS = {
 
 
 def readme_block(containing: str) -> str:
-    """The README's Django-section python block that contains ``containing``."""
-    text = (REPO / "README.md").read_text()
-    section = text[text.index("\n## Django\n") :]
-    section = section[: section.index("\n## ", 1)]
-    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    """The Django guide's (docs/django.md) python block that contains ``containing``."""
+    text = (REPO / "docs" / "django.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
     matches = [block for block in blocks if containing in block]
-    assert len(matches) == 1, f"README's Django section should have one python block with {containing!r}"
+    assert len(matches) == 1, f"docs/django.md should have one python block with {containing!r}"
     return matches[0]
 
 

@@ -1,4 +1,4 @@
-"""The README's Flask section, run as written: its app factory saved as the file it names, configured by
+"""The Flask guide (docs/flask.md), run as written: its app factory saved as the file it names, configured by
 its ``export`` lines (the vault URL pointed at the emulator), driven by its ``flask --app ...`` command
 and served by its App Service ``gunicorn`` startup command, as fresh processes."""
 
@@ -16,10 +16,7 @@ from tests.flask.support import REPO, reference, subprocess_env
 
 
 def _flask_section() -> str:
-    text = (REPO / "README.md").read_text()
-    match = re.search(r"^## Flask\n(.*?)^## ", text, re.S | re.M)
-    assert match, "README.md has no '## Flask' section"
-    return match.group(1)
+    return (REPO / "docs" / "flask.md").read_text()
 
 
 def _blocks(section: str, language: str) -> list[str]:
@@ -28,7 +25,7 @@ def _blocks(section: str, language: str) -> list[str]:
 
 @pytest.fixture
 def readme_app(tmp_path: Path) -> tuple[str, dict[str, str], list[list[str]], str]:
-    """(module name, exported settings, `flask --app` commands, gunicorn app spec) from the README."""
+    """(module name, exported settings, `flask --app` commands, gunicorn app spec) from the guide."""
     section = _flask_section()
     source = _blocks(section, "python")[0]
     first_line = source.splitlines()[0]
