@@ -29,11 +29,11 @@ from .errors import (
     VaultNotAllowedError,
     VaultResourceNotAllowedError,
 )
-from .provider import AzureServiceTokenProvider, clear_token_cache
-from .request_appauth import RequestAppAuth
-from .result import AppAuthenticationResult, Principal
-from .secrets import KeyVaultSecrets, RedisSecretCache, SecretMetadata, SharedSecretCache, is_reference
-from .services import AppAuthServices
+from .keyvault._secrets import KeyVaultSecrets, RedisSecretCache, SecretMetadata, SharedSecretCache, is_reference
+from .tokens._provider import AzureServiceTokenProvider, clear_token_cache
+from .tokens._result import AppAuthenticationResult, Principal
+from .web._request_appauth import RequestAppAuth
+from .web._services import AppAuthServices
 
 __version__ = "0.1.0"
 

@@ -13,7 +13,7 @@
 The framework-neutral work is ``appauth_core``'s; this package only reads Django's settings into it.
 """
 
-from appauth_core.request_appauth import RequestAppAuth
+from appauth_core import RequestAppAuth
 
 from .request import AppAuthRequest, get_appauth
 

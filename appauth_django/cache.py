@@ -1,4 +1,4 @@
-"""A Django cache alias as the object ``appauth_core.framework_cache.ObjectCacheAdapter`` wraps."""
+"""A Django cache alias as the object ``appauth_core.web.ObjectCacheAdapter`` wraps."""
 
 from __future__ import annotations
 

@@ -42,16 +42,20 @@ from django.core.checks.registry import CheckRegistry  # type: ignore[import-unt
 from django.core.exceptions import ImproperlyConfigured  # type: ignore[import-untyped]
 from django.utils.module_loading import import_string  # type: ignore[import-untyped]
 
-from appauth_core import diagnostics
-from appauth_core.config import KEYS, AppAuthConfig, ConfigError
+from appauth_core import AzureServiceTokenProvider, KeyVaultSecrets
 from appauth_core.errors import AppAuthError, ConnectionStringError
-from appauth_core.look_alike_settings import look_alike
-from appauth_core.provider import AzureServiceTokenProvider
-from appauth_core.reference_checks import reference_problems
-from appauth_core.references import check_secret_name
-from appauth_core.secrets import KeyVaultSecrets
-from appauth_core.services import connection_string_setting
-from appauth_core.startup import RESOLVE_VARIABLE, resolution_override
+from appauth_core.keyvault import check_secret_name
+from appauth_core.web import (
+    KEYS,
+    RESOLVE_VARIABLE,
+    AppAuthConfig,
+    ConfigError,
+    connection_string_setting,
+    diagnostics,
+    look_alike,
+    reference_problems,
+    resolution_override,
+)
 
 from . import conf, resolution, startup
 from .debug import FILTER_PATH, AppAuthExceptionReporterFilter

@@ -14,13 +14,10 @@ from typing import Any
 from django.conf import settings  # type: ignore[import-untyped]
 from django.core.exceptions import ImproperlyConfigured  # type: ignore[import-untyped]
 
-from appauth_core import fork_safety
-from appauth_core.config import AppAuthConfig, ConfigError
+from appauth_core import AppAuthServices, RedisSecretCache, RequestAppAuth, SharedSecretCache
+from appauth_core._internal import fork_safety
 from appauth_core.errors import AppAuthError
-from appauth_core.framework_cache import ObjectCacheAdapter
-from appauth_core.request_appauth import RequestAppAuth
-from appauth_core.services import AppAuthServices
-from appauth_core.shared_cache import RedisSecretCache, SharedSecretCache
+from appauth_core.web import AppAuthConfig, ConfigError, ObjectCacheAdapter
 
 from .cache import AliasCache
 

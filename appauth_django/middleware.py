@@ -20,7 +20,7 @@ GetResponse = Callable[[HttpRequest], Any]
 
 
 class AppAuthMiddleware:
-    """Sets ``request.appauth``, an ``appauth_core.request_appauth.RequestAppAuth``:
+    """Sets ``request.appauth``, an ``appauth_core.RequestAppAuth``:
     ``get_access_token(resource, tenant_id=None)``, ``await get_access_token_async(...)``,
     ``secret(name, version=None)``, ``await secret_async(...)``, ``principal``. Templates see the request
     (Django's ``request`` context processor), so it holds nothing else (see ``RequestAppAuth``).

@@ -19,8 +19,8 @@ from django.conf import settings  # type: ignore[import-untyped]
 from django.http import HttpRequest  # type: ignore[import-untyped]
 from django.utils.module_loading import import_string  # type: ignore[import-untyped]
 
+from appauth_core import RequestAppAuth
 from appauth_core.errors import AppAuthNotInitialisedError
-from appauth_core.request_appauth import RequestAppAuth
 
 MIDDLEWARE_PATH = "appauth_django.middleware.AppAuthMiddleware"
 MIDDLEWARE_LINE = f'MIDDLEWARE += ["{MIDDLEWARE_PATH}"]'

@@ -23,10 +23,11 @@ from typing import Any
 from django.conf import settings  # type: ignore[import-untyped]
 from django.core.exceptions import ImproperlyConfigured  # type: ignore[import-untyped]
 
-from appauth_core import fork_safety
+from appauth_core._internal import fork_safety
+from appauth_core._internal.frame_locals import clears_locals
 from appauth_core.errors import AppAuthError
-from appauth_core.frame_locals import clears_locals
-from appauth_core.services import Path, ReferenceResolutionError, find_references, replace_at
+from appauth_core.keyvault import Path, find_references, replace_at
+from appauth_core.web import ReferenceResolutionError
 
 from . import conf, secret_values
 from ._sensitive import hide_locals

@@ -19,7 +19,7 @@ from __future__ import annotations
 import sys
 import threading
 
-from appauth_core import fork_safety
+from appauth_core._internal import fork_safety
 
 MIN_CONTAINED = 8
 """A remembered value shorter than this hides only a setting equal to it: contained, it would hide every

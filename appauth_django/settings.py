@@ -28,9 +28,8 @@ from typing import Any, TypeVar
 
 from django.core.exceptions import ImproperlyConfigured  # type: ignore[import-untyped]
 
+from appauth_core import AppAuthServices, is_reference
 from appauth_core.errors import AppAuthError
-from appauth_core.references import is_reference
-from appauth_core.services import AppAuthServices
 
 from . import secret_values
 from ._sensitive import hide_locals

@@ -35,10 +35,9 @@ from typing import Any, Literal
 from django.core.exceptions import ImproperlyConfigured  # type: ignore[import-untyped]
 from django.core.management import ManagementUtility  # type: ignore[import-untyped]
 
-from appauth_core import fork_safety
-from appauth_core.config import ConfigError
+from appauth_core._internal import fork_safety
 from appauth_core.errors import AppAuthError
-from appauth_core.startup import RESOLVE_VARIABLE, resolution_override, unreadable_references
+from appauth_core.web import RESOLVE_VARIABLE, ConfigError, resolution_override, unreadable_references
 
 from . import conf, resolution
 

@@ -5,7 +5,7 @@ secrets (``current_appauth`` is the same object, typed as ``RequestAppAuth``); t
 ``keyvault_secret("name")``; the CLI gets ``flask appauth ...``.
 """
 
-from appauth_core.request_appauth import RequestAppAuth
+from appauth_core import RequestAppAuth
 
 from ._extension import AppAuth
 from ._state import current_appauth

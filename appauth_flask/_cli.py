@@ -1,5 +1,5 @@
 """``flask appauth whoami | token | secret | check`` (each with ``--json``): argument parsing and colour only;
-the diagnostics themselves are ``appauth_core.diagnostics``, shared with ``manage.py appauth``.
+the diagnostics themselves are ``appauth_core.web.diagnostics``, shared with ``manage.py appauth``.
 
 Expected failures arrive as report lines and an exit code, so the user sees a sentence, not a traceback.
 A token or a revealed secret is printed alone on stdout (the report goes to stderr) so it can be piped.
@@ -11,9 +11,8 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from appauth_core import diagnostics
-from appauth_core.diagnostics import Line, Report
-from appauth_core.services import AppAuthServices
+from appauth_core import AppAuthServices
+from appauth_core.web import Line, Report, diagnostics
 
 from ._references import find_config_references
 from ._startup import unread_note

@@ -7,10 +7,9 @@ import weakref
 
 from flask import Flask, current_app, g
 
-from appauth_core.frame_locals import clears_locals
-from appauth_core.request_appauth import RequestAppAuth
-from appauth_core.result import Principal
-from appauth_core.services import NO_DEFAULT, AppAuthServices, D, NoDefault
+from appauth_core import Principal, RequestAppAuth
+from appauth_core._internal.frame_locals import clears_locals
+from appauth_core.web import NO_DEFAULT, AppAuthServices, D, NoDefault
 
 from ._cli import appauth_cli
 from ._references import find_config_references

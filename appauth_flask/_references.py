@@ -11,7 +11,8 @@ from typing import Any
 
 from flask import Flask
 
-from appauth_core.services import AppAuthServices, Path, find_references, replace_at
+from appauth_core.keyvault import Path, find_references, replace_at
+from appauth_core.web import AppAuthServices
 
 
 def spell(path: Path) -> str:

@@ -13,12 +13,15 @@ from typing import Any
 
 from flask import Flask
 
-from appauth_core.config import AppAuthConfig, ConfigError
-from appauth_core.framework_cache import ObjectCacheAdapter
-from appauth_core.look_alike_settings import SettingNameWarning, look_alike
-from appauth_core.services import AppAuthServices
-from appauth_core.shared_cache import SharedSecretCache
-from appauth_core.startup import resolution_override
+from appauth_core import AppAuthServices, SharedSecretCache
+from appauth_core.web import (
+    AppAuthConfig,
+    ConfigError,
+    ObjectCacheAdapter,
+    SettingNameWarning,
+    look_alike,
+    resolution_override,
+)
 
 PREFIX = "APPAUTH_"
 SPELL = PREFIX + "{}"

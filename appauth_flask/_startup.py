@@ -17,7 +17,7 @@ import sys
 from flask import Flask
 from flask.cli import FlaskGroup
 
-from appauth_core.services import AppAuthServices, ReferenceResolutionError
+from appauth_core.web import AppAuthServices, ReferenceResolutionError
 
 from ._references import resolve_config_references
 

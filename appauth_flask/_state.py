@@ -16,9 +16,8 @@ from flask import Flask, current_app, g
 from flask.ctx import _AppCtxGlobals
 from werkzeug.local import LocalProxy
 
+from appauth_core import AppAuthServices, RequestAppAuth
 from appauth_core.errors import AppAuthNotInitialisedError
-from appauth_core.request_appauth import RequestAppAuth
-from appauth_core.services import AppAuthServices
 
 EXTENSION = "appauth"
 # The {setting: reference} init_app found in app.config: resolving replaced them, and `flask appauth check`

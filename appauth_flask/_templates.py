@@ -11,7 +11,7 @@ import logging
 
 from flask import current_app
 
-from appauth_core.services import TemplateSecretNotAllowedError
+from appauth_core.web import TemplateSecretNotAllowedError
 
 from ._state import services_for
 

@@ -36,8 +36,8 @@ from _common import (
 from azure.identity import AzureCliCredential
 
 from appauth_core import AzureServiceTokenProvider
-from appauth_core.cache import TokenCache
 from appauth_core.testing import signed_in_azure_cli
+from appauth_core.tokens import TokenCache
 
 CALLS = 10
 ROUNDS = 3

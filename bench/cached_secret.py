@@ -38,10 +38,9 @@ from _common import (
 from azure.identity import ClientSecretCredential
 from azure.keyvault.secrets import SecretClient
 
-from appauth_core import AzureServiceTokenProvider
-from appauth_core.cache import TokenCache
-from appauth_core.secrets import KeyVaultSecrets
+from appauth_core import AzureServiceTokenProvider, KeyVaultSecrets
 from appauth_core.testing.emulator import AzureEmulator
+from appauth_core.tokens import TokenCache
 
 NUMBER = 20_000
 ANCHOR_NUMBER = 100
@@ -222,7 +221,7 @@ def profile_hot_path(secrets: KeyVaultSecrets) -> dict[str, Any]:
 
 
 def _time_steps(secrets: KeyVaultSecrets) -> dict[str, float | None]:
-    from appauth_core import references
+    from appauth_core.keyvault import _references as references
 
     def on_ref(use: Callable[[Any], object]) -> Callable[[], Callable[[], object]]:
         """A step that works on a prebuilt SecretRef (built when the step is, outside the timing)."""

@@ -36,7 +36,7 @@ from _common import (
 from azure.identity import ClientSecretCredential, ManagedIdentityCredential
 
 from appauth_core import AzureServiceTokenProvider
-from appauth_core.cache import TokenCache
+from appauth_core.tokens import TokenCache
 
 NUMBER = 20_000
 ROUNDS = 7
@@ -163,8 +163,9 @@ def profile_hot_path(provider: AzureServiceTokenProvider) -> dict[str, Any]:
 
 
 def _time_steps(provider: AzureServiceTokenProvider) -> dict[str, float | None]:
-    from appauth_core import provider as provider_module
-    from appauth_core.sources import base
+    from appauth_core.tokens import _provider as provider_module
+    from appauth_core.tokens import _scopes as scopes_module
+    from appauth_core.tokens.sources import _base as base
 
     steps: dict[str, Callable[[], Callable[[], object]]] = {
         "get_access_token (whole call)": lambda: lambda: provider.get_access_token(VAULT),
@@ -175,7 +176,7 @@ def _time_steps(provider: AzureServiceTokenProvider) -> dict[str, float | None]:
         "TokenCache.get (hit, prebuilt key and fetch)": _cache_get_step(provider, with_closure=False),
         "TokenCache.get + a new lambda per call (as _entry does)": _cache_get_step(provider, with_closure=True),
         "get_token (whole call, azure-core protocol)": lambda: lambda: provider.get_token(VAULT_SCOPE),
-        "  of which _resource_from_scopes": lambda: lambda: provider_module._resource_from_scopes((VAULT_SCOPE,)),
+        "  of which _resource_from_scopes": lambda: lambda: scopes_module.resource_from_scopes((VAULT_SCOPE,)),
         "  of which AccessToken(...) built per call": _access_token_step(provider),
         "floor: dict.get + time.time() compare": _floor_step(provider),
         "proposal: get_access_token, memoised key + inline hit test": _sketch_step(provider, get_token=False),
@@ -262,9 +263,9 @@ class _Sketch:
                     return access_token
         from azure.core.credentials import AccessToken
 
-        from appauth_core import provider as provider_module
+        from appauth_core.tokens import _scopes as scopes_module
 
-        resource = provider_module._resource_from_scopes(scopes)
+        resource = scopes_module.resource_from_scopes(scopes)
         entry = self._miss(resource, tenant_id, bool(claims))
         access_token = AccessToken(entry.token.access_token, int(entry.token.expires_on))
         self._access_tokens[(scopes[0], tenant_id)] = (self._keys[(resource, tenant_id)], entry, access_token)

@@ -48,7 +48,7 @@ async def _measure(number: int, rounds: int, result: BenchResult) -> None:
     from azure.identity.aio import ClientSecretCredential, ManagedIdentityCredential
 
     from appauth_core import AzureServiceTokenProvider
-    from appauth_core.cache import TokenCache
+    from appauth_core.tokens import TokenCache
 
     with running_emulator() as emulator:
         ours_secret = AzureServiceTokenProvider(

@@ -31,8 +31,8 @@ from azure.identity import ClientSecretCredential
 from azure.identity.aio import ClientSecretCredential as AsyncClientSecretCredential
 
 from appauth_core import AzureServiceTokenProvider
-from appauth_core.cache import TokenCache
 from appauth_core.testing.emulator import AzureEmulator
+from appauth_core.tokens import TokenCache
 
 HERD = 32
 ROUNDS = 3

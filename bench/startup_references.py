@@ -54,9 +54,8 @@ from _common import (
 from azure.identity import ClientSecretCredential
 from azure.keyvault.secrets import SecretClient
 
-from appauth_core import AzureServiceTokenProvider
-from appauth_core.cache import TokenCache
-from appauth_core.secrets import KeyVaultSecrets
+from appauth_core import AzureServiceTokenProvider, KeyVaultSecrets
+from appauth_core.tokens import TokenCache
 
 SETTINGS = 50
 ROUNDS = 5

@@ -12,10 +12,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from appauth_core import AppAuthError
-from appauth_core.request_appauth import RequestAppAuth
-from appauth_core.services import AppAuthServices
-from appauth_core.token_claims import unverified_claims
+from appauth_core import AppAuthError, AppAuthServices, RequestAppAuth
+from appauth_core.tokens import unverified_claims
 
 ARM = "https://management.azure.com/"
 STORAGE = "https://storage.azure.com/"

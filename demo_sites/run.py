@@ -23,8 +23,8 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from appauth_core import AzureServiceTokenProvider
-from appauth_core.cache import TokenCache
 from appauth_core.testing import AzureEmulator
+from appauth_core.tokens import TokenCache
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent

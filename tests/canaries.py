@@ -97,7 +97,7 @@ class LocalsScan:
 
     exceptions: int = 0
     frames: int = 0
-    frames_without_locals: int = 0  # cleared (appauth_core.frame_locals) or holding none
+    frames_without_locals: int = 0  # cleared (appauth_core._internal.frame_locals) or holding none
     locals: int = 0
     hits: list[FrameHit] = field(default_factory=list)
 

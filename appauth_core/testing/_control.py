@@ -4,19 +4,30 @@ switches on an emulator running in another process (``python -m appauth_core.tes
 from __future__ import annotations
 
 import secrets
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
-from ._faults import Fault
+from ._faults import Fault, FaultInjector, RequestCounter
 from ._http import Handler, Request, Response
-
-if TYPE_CHECKING:
-    from .emulator import AzureEmulator
+from ._keyvault import Vault
 
 CONTROL_KEY_HEADER = "X-Appauth-Emulator-Key"
 
 
+class _Controlled(Protocol):
+    """What the control API reaches of the ``AzureEmulator`` that serves it (which imports this module)."""
+
+    faults: FaultInjector
+    counters: RequestCounter
+    vaults: dict[str, Vault]
+    vault: Vault
+
+    @property
+    def configure(self) -> Callable[..., None]: ...
+
+
 class ControlStandIn:
-    def __init__(self, emulator: AzureEmulator) -> None:
+    def __init__(self, emulator: _Controlled) -> None:
         self._emulator = emulator
         self.key = secrets.token_urlsafe(24)
 

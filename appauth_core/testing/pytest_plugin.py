@@ -32,7 +32,7 @@ def azure_emulator(azure_emulator_session: AzureEmulator) -> Iterator[AzureEmula
     azure_emulator_session.faults.clear()
     azure_emulator_session.counters.reset()
     yield azure_emulator_session
-    from appauth_core.single_flight import wait_for_background_refreshes
+    from appauth_core._internal.single_flight import wait_for_background_refreshes
 
     wait_for_background_refreshes()  # a refresh still under way belongs to this test, not to the next
     azure_emulator_session.faults.clear()

@@ -13,7 +13,7 @@ import logging
 from django import template  # type: ignore[import-untyped]
 from django.conf import settings  # type: ignore[import-untyped]
 
-from appauth_core.services import TemplateSecretNotAllowedError
+from appauth_core.web import TemplateSecretNotAllowedError
 
 from .._sensitive import hide_locals
 from ..conf import get_services

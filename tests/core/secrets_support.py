@@ -11,7 +11,7 @@ from azure.core.pipeline.transport import RequestsTransport
 from requests.adapters import HTTPAdapter
 
 from appauth_core import AzureServiceTokenProvider, KeyVaultSecrets
-from appauth_core.cache import TokenCache
+from appauth_core.tokens._cache import TokenCache
 
 
 class Clock:

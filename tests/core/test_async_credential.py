@@ -20,8 +20,8 @@ from azure.core.credentials_async import AsyncSupportsTokenInfo, AsyncTokenCrede
 from azure.keyvault.secrets.aio import SecretClient
 
 from appauth_core import AzureServiceTokenProvider, AzureServiceTokenProviderError
-from appauth_core.cache import TokenCache
 from appauth_core.errors import InvalidRequestError
+from appauth_core.tokens._cache import TokenCache
 
 VAULT = "https://vault.azure.net"
 VAULT_SCOPE = VAULT + "/.default"

@@ -16,11 +16,11 @@ import pytest
 import requests
 
 from appauth_core.errors import AzureServiceTokenProviderError, InvalidRequestError, SourceUnavailableError
-from appauth_core.sources.azure_cli import AzureCliSource, CliAccount
-from appauth_core.sources.base import TokenRequest, TokenSource
-from appauth_core.sources.developer_tools import find_executable, sanitize_output
 from appauth_core.testing.azure_cli import EMULATOR_CLOUD, signed_in_azure_cli
 from appauth_core.testing.emulator import AzureEmulator
+from appauth_core.tokens.sources._azure_cli import AzureCliSource, CliAccount
+from appauth_core.tokens.sources._base import TokenRequest, TokenSource
+from appauth_core.tokens.sources._developer_tools import find_executable, sanitize_output
 
 VAULT = "https://vault.azure.net"
 STORAGE = "https://storage.azure.com"

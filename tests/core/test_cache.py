@@ -7,10 +7,10 @@ import threading
 
 import pytest
 
-from appauth_core import cache as cache_module
-from appauth_core.cache import CacheEntry, TokenCache, new_entry
-from appauth_core.result import Principal
-from appauth_core.sources.base import SourceToken
+from appauth_core.tokens import _cache as cache_module
+from appauth_core.tokens._cache import CacheEntry, TokenCache, new_entry
+from appauth_core.tokens._result import Principal
+from appauth_core.tokens.sources._base import SourceToken
 
 APP = Principal(type="App", app_id="a")
 

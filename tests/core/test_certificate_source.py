@@ -13,16 +13,16 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
 from appauth_core.errors import AzureServiceTokenProviderError
-from appauth_core.sources import certificate_store
-from appauth_core.sources.base import TokenRequest, TokenSource
-from appauth_core.sources.certificate import CertificateSource
-from appauth_core.sources.certificate_store import (
+from appauth_core.testing import ClientCertificate
+from appauth_core.tokens.sources import _certificate_store as certificate_store
+from appauth_core.tokens.sources._base import TokenRequest, TokenSource
+from appauth_core.tokens.sources._certificate import CertificateSource
+from appauth_core.tokens.sources._certificate_store import (
     CertificateStore,
     dotnet_subject,
     normalize_thumbprint,
     subject_matches,
 )
-from appauth_core.testing import ClientCertificate
 
 VAULT = "https://vault.azure.net"
 NOW = dt.datetime.now(dt.timezone.utc)

@@ -8,9 +8,9 @@ import time
 import pytest
 
 from appauth_core.errors import AzureServiceTokenProviderError
-from appauth_core.sources.base import TokenRequest, TokenSource
-from appauth_core.sources.client_secret import ClientSecretSource
-from appauth_core.sources.confidential_client import (
+from appauth_core.tokens.sources._base import TokenRequest, TokenSource
+from appauth_core.tokens.sources._client_secret import ClientSecretSource
+from appauth_core.tokens.sources._confidential_client import (
     Credential,
     FailureContext,
     TokenEndpointError,

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from appauth_core.connection_string import (
+from appauth_core.errors import AzureServiceTokenProviderError, ConnectionStringError
+from appauth_core.tokens._connection_string import (
     REDACTED,
     SOURCES,
     VALID_KEYS,
@@ -18,7 +19,6 @@ from appauth_core.connection_string import (
     _tokenize,
     parse_connection_string,
 )
-from appauth_core.errors import AzureServiceTokenProviderError, ConnectionStringError
 
 CANARY = "Qz8vKx2Lw9Mj"  # a stand-in secret: no 5 characters of it occur in any message by chance
 SECRET_APP = "RunAs=App;AppId=app-1;TenantId=contoso.onmicrosoft.com"

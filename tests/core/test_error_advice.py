@@ -28,12 +28,12 @@ from appauth_core import (
     SourceUnavailableError,
     VaultNotAllowedError,
 )
-from appauth_core.cache import TokenCache
-from appauth_core.http_limits import limited_session
-from appauth_core.sources.base import TokenRequest
-from appauth_core.sources.integrated_windows import IntegratedWindowsSource
-from appauth_core.sources.visual_studio import VisualStudioSource
+from appauth_core._internal.http_limits import limited_session
 from appauth_core.testing import AppRegistration, AzureEmulator
+from appauth_core.tokens._cache import TokenCache
+from appauth_core.tokens.sources._base import TokenRequest
+from appauth_core.tokens.sources._integrated_windows import IntegratedWindowsSource
+from appauth_core.tokens.sources._visual_studio import VisualStudioSource
 
 from .secrets_support import free_port, provider, unique
 

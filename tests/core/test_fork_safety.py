@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from appauth_core import AzureServiceTokenProvider, KeyVaultSecrets
-from appauth_core.cache import TokenCache
-from appauth_core.single_flight import SingleFlight
+from appauth_core._internal.single_flight import SingleFlight
 from appauth_core.testing import AzureEmulator
+from appauth_core.tokens._cache import TokenCache
 
 from .secrets_support import unique
 

@@ -1,4 +1,4 @@
-"""``appauth_core.frame_locals``: what ``clears_locals`` clears and what it keeps, ``Hidden``, and the log filter.
+"""``_internal.frame_locals``: what ``clears_locals`` clears and what it keeps, ``Hidden``, and the log filter.
 
 The functions that fail are defined in ``_library`` below, compiled under a file name outside ``tests/`` so they
 stand for appauth's (or a library's) frames; these tests look at the frames directly.
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from appauth_core import AppAuthError
-from appauth_core.frame_locals import Hidden, WithholdTracebacks, clears_locals, withhold_tracebacks
+from appauth_core._internal.frame_locals import Hidden, WithholdTracebacks, clears_locals, withhold_tracebacks
 
 SECRET = "s3cr3t-value-in-a-local"
 

@@ -8,7 +8,7 @@ import threading
 import pytest
 import requests
 
-from appauth_core import http_limits
+from appauth_core._internal import http_limits
 from appauth_core.testing import AzureEmulator
 from tests.hardening.support import ForeignListener
 

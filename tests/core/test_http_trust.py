@@ -17,10 +17,11 @@ import requests
 import trustme
 import urllib3.connection
 
-from appauth_core import AzureServiceTokenProvider, KeyVaultSecrets, http_trust
-from appauth_core.cache import TokenCache
-from appauth_core.http_trust import SharedTrustAdapter
+from appauth_core import AzureServiceTokenProvider, KeyVaultSecrets
+from appauth_core._internal import http_trust
+from appauth_core._internal.http_trust import SharedTrustAdapter
 from appauth_core.testing import AzureEmulator
+from appauth_core.tokens._cache import TokenCache
 
 from .secrets_support import unique
 

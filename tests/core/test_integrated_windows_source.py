@@ -9,8 +9,8 @@ import time
 import pytest
 
 from appauth_core.errors import AzureServiceTokenProviderError, SourceUnavailableError
-from appauth_core.sources.base import TokenRequest, TokenSource
-from appauth_core.sources.integrated_windows import IntegratedWindowsSource
+from appauth_core.tokens.sources._base import TokenRequest, TokenSource
+from appauth_core.tokens.sources._integrated_windows import IntegratedWindowsSource
 
 REQUEST = TokenRequest("https://vault.azure.net", tenant_id="contoso.onmicrosoft.com")
 

@@ -13,9 +13,9 @@ import requests
 from azure.core.credentials import AccessToken, AccessTokenInfo
 
 from appauth_core.errors import AzureServiceTokenProviderError, ConnectionStringError
-from appauth_core.sources.base import SourceToken, TokenRequest, TokenSource
-from appauth_core.sources.client_secret import ClientSecretSource
-from appauth_core.sources.key_vault_certificate import (
+from appauth_core.tokens.sources._base import SourceToken, TokenRequest, TokenSource
+from appauth_core.tokens.sources._client_secret import ClientSecretSource
+from appauth_core.tokens.sources._key_vault_certificate import (
     KeyVaultCertificateSource,
     TokenSourceCredential,
     _is_loopback,

@@ -17,8 +17,10 @@ import pytest
 import requests
 
 from appauth_core.errors import AzureServiceTokenProviderError, SourceUnavailableError
-from appauth_core.sources.base import SourceToken, TokenRequest, TokenSource
-from appauth_core.sources.managed_identity import (
+from appauth_core.testing import AzureEmulator
+from appauth_core.tokens._token_claims import fingerprint
+from appauth_core.tokens.sources._base import SourceToken, TokenRequest, TokenSource
+from appauth_core.tokens.sources._managed_identity import (
     DEFAULT_CLOUD_SHELL_ENDPOINT,
     DEFAULT_IMDS_HOST,
     IMDS_TOKEN_PATH,
@@ -30,8 +32,6 @@ from appauth_core.sources.managed_identity import (
     parse_expires_on,
     reset_imds_probe_cache,
 )
-from appauth_core.testing import AzureEmulator
-from appauth_core.token_claims import fingerprint
 
 RESOURCE = "https://vault.azure.net"
 UNKNOWN_CLIENT_ID = "00000000-0000-0000-0000-0000000000aa"

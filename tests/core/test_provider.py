@@ -17,8 +17,8 @@ from appauth_core import (
     AzureServiceTokenProviderError,
     ConnectionStringError,
 )
-from appauth_core.cache import TokenCache
 from appauth_core.errors import InvalidRequestError
+from appauth_core.tokens._cache import TokenCache
 
 VAULT = "https://vault.azure.net"
 

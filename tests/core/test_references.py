@@ -14,8 +14,8 @@ from appauth_core import (
     VaultNotAllowedError,
     is_reference,
 )
-from appauth_core.references import parse_reference
-from appauth_core.vault_hosts import VaultOrigin
+from appauth_core.keyvault._references import parse_reference
+from appauth_core.tokens._vault_hosts import VaultOrigin
 
 from .secrets_support import (
     localhost_certificate_transport,

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from appauth_core.config import AppAuthConfig
-from appauth_core.request_appauth import RequestAppAuth
-from appauth_core.services import AppAuthServices
+from appauth_core.web._config import AppAuthConfig
+from appauth_core.web._request_appauth import RequestAppAuth
+from appauth_core.web._services import AppAuthServices
 
 SURFACE = {"get_access_token", "get_access_token_async", "secret", "secret_async", "principal", "aio"}
 RETURNS_A_SECRET = {"get_access_token", "get_access_token_async", "secret", "secret_async"}

@@ -10,15 +10,15 @@ import threading
 
 import pytest
 
-from appauth_core import secret_cache
 from appauth_core.errors import (
     AzureServiceTokenProviderError,
     KeyVaultUnavailableError,
     SecretAccessDeniedError,
     SecretNotFoundError,
 )
-from appauth_core.secret_cache import BACKOFF_MAX, NEGATIVE_SECONDS, CachedSecret, SecretCache, backoff
-from appauth_core.vault_client import SecretMetadata
+from appauth_core.keyvault import _secret_cache as secret_cache
+from appauth_core.keyvault._secret_cache import BACKOFF_MAX, NEGATIVE_SECONDS, CachedSecret, SecretCache, backoff
+from appauth_core.keyvault._vault_client import SecretMetadata
 
 from .secrets_support import Clock
 

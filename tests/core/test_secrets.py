@@ -23,8 +23,8 @@ from appauth_core import (
     SecretDisabledError,
     SecretNotFoundError,
 )
-from appauth_core.cache import TokenCache
-from appauth_core.secrets import JITTER
+from appauth_core.keyvault._secrets import JITTER
+from appauth_core.tokens._cache import TokenCache
 
 from .secrets_support import Clock, canary, secret_uri, secrets_for, unique
 

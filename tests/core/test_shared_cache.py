@@ -17,10 +17,10 @@ import redis
 from cryptography.fernet import Fernet
 
 from appauth_core import KeyVaultConfigurationError, KeyVaultSecrets, RedisSecretCache
-from appauth_core.references import SecretRef
-from appauth_core.shared_cache import SealedSharedCache, SharedEntry, SupportsAdd, cache_key
-from appauth_core.vault_client import SecretMetadata
-from appauth_core.vault_hosts import VaultOrigin
+from appauth_core.keyvault._references import SecretRef
+from appauth_core.keyvault._shared_cache import SealedSharedCache, SharedEntry, SupportsAdd, cache_key
+from appauth_core.keyvault._vault_client import SecretMetadata
+from appauth_core.tokens._vault_hosts import VaultOrigin
 
 from .secrets_support import Clock, canary, free_port, secret_uri, secrets_for, unique
 

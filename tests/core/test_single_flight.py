@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from appauth_core.single_flight import SingleFlight
+from appauth_core._internal.single_flight import SingleFlight
 
 
 def test_one_call_for_everyone_waiting_and_the_same_error_for_all():

@@ -14,7 +14,7 @@ from azure.core.credentials import AccessToken
 from azure.keyvault.secrets._shared import http_challenge_cache
 
 from appauth_core import AzureServiceTokenProviderError, KeyVaultError, KeyVaultSecrets, SecretAccessDeniedError
-from appauth_core.vault_client import RenewingCredential
+from appauth_core.keyvault._vault_client import RenewingCredential
 
 from .secrets_support import provider, secrets_for, unique
 

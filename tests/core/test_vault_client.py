@@ -11,10 +11,10 @@ from azure.core.credentials import AccessToken
 from azure.core.exceptions import HttpResponseError
 
 from appauth_core import VaultResourceNotAllowedError
-from appauth_core.vault_client import MAX_CLIENTS, BoundedRetryPolicy, VaultClients
-from appauth_core.vault_errors import retry_after_seconds
-from appauth_core.vault_hosts import VaultOrigin
-from appauth_core.vault_scope import KeyVaultScopedCredential
+from appauth_core.keyvault._vault_client import MAX_CLIENTS, BoundedRetryPolicy, VaultClients
+from appauth_core.keyvault._vault_errors import retry_after_seconds
+from appauth_core.tokens._vault_hosts import VaultOrigin
+from appauth_core.tokens._vault_scope import KeyVaultScopedCredential
 
 
 class Credential:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from appauth_core.errors import VaultNotAllowedError
-from appauth_core.vault_hosts import PUBLIC_VAULT_SUFFIXES, HostPattern, VaultHostAllowList, VaultOrigin
+from appauth_core.tokens._vault_hosts import PUBLIC_VAULT_SUFFIXES, HostPattern, VaultHostAllowList, VaultOrigin
 
 
 @pytest.mark.parametrize(

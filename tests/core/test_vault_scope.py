@@ -8,8 +8,8 @@ import pytest
 from azure.core.credentials import AccessToken, AccessTokenInfo
 
 from appauth_core import KeyVaultConfigurationError, KeyVaultSecrets, VaultResourceNotAllowedError
-from appauth_core.sources.key_vault_certificate import KeyVaultCertificateSource
-from appauth_core.vault_scope import KEY_VAULT_RESOURCES, KeyVaultScopedCredential, key_vault_resource
+from appauth_core.tokens._vault_scope import KEY_VAULT_RESOURCES, KeyVaultScopedCredential, key_vault_resource
+from appauth_core.tokens.sources._key_vault_certificate import KeyVaultCertificateSource
 
 VAULT_URL = "https://myvault.vault.azure.net/"
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from appauth_core import InvalidReferenceError, KeyVaultConfigurationError, KeyVaultSecrets, VaultNotAllowedError
-from appauth_core.references import parse_reference
-from appauth_core.vault_hosts import VaultHostAllowList, VaultOrigin
+from appauth_core.keyvault._references import parse_reference
+from appauth_core.tokens._vault_hosts import VaultHostAllowList, VaultOrigin
 
 from .secrets_support import provider, secret_uri, unique, vault_port
 

@@ -22,8 +22,9 @@ from appauth_core.errors import (
     SourceUnavailableError,
     UntrustedProgramError,
 )
-from appauth_core.sources.base import TokenRequest, TokenSource
-from appauth_core.sources.visual_studio import (
+from appauth_core.testing.emulator import AzureEmulator
+from appauth_core.tokens.sources._base import TokenRequest, TokenSource
+from appauth_core.tokens.sources._visual_studio import (
     TOKEN_PROVIDER_FILE,
     TOKEN_SERVICE_EXE,
     TOKEN_SERVICE_PATH,
@@ -33,7 +34,6 @@ from appauth_core.sources.visual_studio import (
     parse_token_provider_file,
     token_service_problem,
 )
-from appauth_core.testing.emulator import AzureEmulator
 
 FAKE_PROVIDER = Path(__file__).with_name("fake_vs_token_provider.py")
 VAULT = "https://vault.azure.net"

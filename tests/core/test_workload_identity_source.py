@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from appauth_core.cache import TokenCache
 from appauth_core.errors import AzureServiceTokenProviderError, SourceUnavailableError
-from appauth_core.provider import AzureServiceTokenProvider
-from appauth_core.sources.base import TokenRequest, TokenSource
-from appauth_core.sources.workload_identity import FederatedTokenFile, WorkloadIdentitySource
 from appauth_core.testing import AzureEmulator
+from appauth_core.tokens._cache import TokenCache
+from appauth_core.tokens._provider import AzureServiceTokenProvider
+from appauth_core.tokens.sources._base import TokenRequest, TokenSource
+from appauth_core.tokens.sources._workload_identity import FederatedTokenFile, WorkloadIdentitySource
 
 SUBJECT = "system:serviceaccount:shop:web"
 VAULT = "https://vault.azure.net"

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from appauth_core.token_claims import unverified_claims
+from appauth_core.tokens import unverified_claims
 
 ARM = "https://management.azure.com/"
 

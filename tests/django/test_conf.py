@@ -6,8 +6,8 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
-from appauth_core.services import AppAuthServices
-from appauth_core.token_claims import unverified_claims
+from appauth_core import AppAuthServices
+from appauth_core.tokens import unverified_claims
 from appauth_django import conf
 
 from .conftest import service_principal

@@ -156,7 +156,7 @@ def test_frames_under_a_core_frame_are_hidden(planted):
     and a library frame it calls (as msal or requests would be), both show no locals."""
     request, canaries = planted
     credential = Vaulted(os.urandom(12).hex())
-    namespace: dict = {"__name__": "appauth_core.sources.example"}
+    namespace: dict = {"__name__": "appauth_core.tokens.sources.example"}
     exec(  # noqa: S102 - a function that really belongs to an appauth_core module, as the filter sees it
         "def sign_in(send, secret):\n    app_key = secret.value\n    return send({'client_secret': app_key})\n",
         namespace,

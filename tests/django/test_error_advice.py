@@ -15,8 +15,8 @@ from appauth_core import (
     AzureServiceTokenProviderError,
     KeyVaultUnavailableError,
     SecretAccessDeniedError,
-    vault_client,
 )
+from appauth_core.keyvault import _vault_client as vault_client
 from appauth_core.testing import AzureEmulator
 from appauth_django import conf, resolution
 

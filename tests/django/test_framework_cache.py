@@ -1,11 +1,11 @@
-"""appauth_core.framework_cache.ObjectCacheAdapter over caches that are not Django's."""
+"""appauth_core.web.ObjectCacheAdapter over caches that are not Django's."""
 
 from __future__ import annotations
 
 import math
 
-from appauth_core.framework_cache import ObjectCacheAdapter
-from appauth_core.shared_cache import SupportsAdd
+from appauth_core.keyvault import SupportsAdd
+from appauth_core.web import ObjectCacheAdapter
 
 
 class Recorder:

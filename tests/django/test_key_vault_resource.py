@@ -8,7 +8,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from appauth_core import SecretAccessDeniedError, VaultResourceNotAllowedError
-from appauth_core.config import ConfigError
+from appauth_core.web import ConfigError
 from appauth_django import conf
 from tests.hardening.test_security_vault_scope import authorization_headers, challenging_vault
 

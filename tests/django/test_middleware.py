@@ -12,8 +12,8 @@ from django.http import HttpResponse
 from django.test import RequestFactory, override_settings
 from django.utils.functional import empty
 
-from appauth_core.config import ConfigError
-from appauth_core.request_appauth import RequestAppAuth
+from appauth_core import RequestAppAuth
+from appauth_core.web import ConfigError
 from appauth_django.middleware import AppAuthMiddleware
 
 MIDDLEWARE_NAME = "appauth_django.middleware.AppAuthMiddleware"

@@ -11,7 +11,7 @@ from django.http import HttpResponse
 from django.test import RequestFactory
 
 from appauth_core import KeyVaultUnavailableError, SecretAccessDeniedError
-from appauth_core.config import ConfigError
+from appauth_core.web import ConfigError
 from appauth_django import get_appauth
 from appauth_django.conf import get_services
 from appauth_django.middleware import AppAuthMiddleware

@@ -8,8 +8,8 @@ import redis
 from cryptography.fernet import Fernet
 from django.core.cache import caches
 
-from appauth_core.framework_cache import ObjectCacheAdapter
-from appauth_core.shared_cache import SupportsAdd
+from appauth_core.keyvault import SupportsAdd
+from appauth_core.web import ObjectCacheAdapter
 from appauth_django import conf
 from appauth_django.cache import AliasCache
 

@@ -10,7 +10,7 @@ from django.conf import settings as django_settings
 from django.core.checks import run_checks
 from django.core.exceptions import ImproperlyConfigured
 
-from appauth_core.startup import unreadable_references
+from appauth_core.web import unreadable_references
 from appauth_django import conf, startup
 
 pytestmark = pytest.mark.filterwarnings("ignore:Overriding setting DATABASES")

@@ -7,7 +7,7 @@ import logging
 import pytest
 from django.template import Context, Template
 
-from appauth_core.services import TemplateSecretNotAllowedError
+from appauth_core.web import TemplateSecretNotAllowedError
 
 
 def render(text: str) -> str:

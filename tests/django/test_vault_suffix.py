@@ -8,7 +8,7 @@ from django.conf import settings as django_settings
 from django.core.checks import run_checks
 from django.core.exceptions import ImproperlyConfigured
 
-from appauth_core.config import ConfigError
+from appauth_core.web import ConfigError
 from appauth_django import conf, resolution
 
 

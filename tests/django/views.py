@@ -8,7 +8,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
-from appauth_core.token_claims import unverified_claims
+from appauth_core.tokens import unverified_claims
 
 VAULT = "https://vault.azure.net"
 

@@ -9,8 +9,7 @@ from flask import Flask
 from flask_caching import Cache
 
 import appauth_flask
-from appauth_core.config import ConfigError
-from appauth_core.services import AppAuthServices, ReferenceResolutionError
+from appauth_core.web import AppAuthServices, ConfigError, ReferenceResolutionError
 from appauth_flask import AppAuth
 
 

@@ -16,11 +16,10 @@ from appauth_core import (
     AzureServiceTokenProviderError,
     KeyVaultUnavailableError,
     SecretAccessDeniedError,
-    vault_client,
 )
-from appauth_core.config import ConfigError
-from appauth_core.services import ReferenceResolutionError
+from appauth_core.keyvault import _vault_client as vault_client
 from appauth_core.testing import AzureEmulator
+from appauth_core.web import ConfigError, ReferenceResolutionError
 from appauth_flask import AppAuth
 from tests.core.test_error_advice import leave_no_identity
 from tests.flask.support import free_port, reference

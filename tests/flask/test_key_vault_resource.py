@@ -7,7 +7,7 @@ import pytest
 from flask import g
 
 from appauth_core import SecretAccessDeniedError, VaultResourceNotAllowedError
-from appauth_core.config import ConfigError
+from appauth_core.web import ConfigError
 from tests.hardening.test_security_vault_scope import authorization_headers, challenging_vault
 
 RESOURCE = "https://vault.contoso.example"

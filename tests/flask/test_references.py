@@ -9,7 +9,8 @@ import time
 import pytest
 from flask import g, render_template_string
 
-from appauth_core.services import ReferenceResolutionError, find_references
+from appauth_core.keyvault import find_references
+from appauth_core.web import ReferenceResolutionError
 from tests.flask.support import reference
 
 

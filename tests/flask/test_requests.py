@@ -8,8 +8,8 @@ import importlib.util
 import pytest
 from flask import g
 
-from appauth_core.config import ConfigError
-from appauth_core.request_appauth import RequestAppAuth
+from appauth_core import RequestAppAuth
+from appauth_core.web import ConfigError
 from appauth_flask import AppAuth
 
 VAULT = "https://vault.azure.net"

@@ -9,9 +9,8 @@ import warnings
 import pytest
 from flask import Flask, g, render_template_string
 
-from appauth_core import AppAuthError, AppAuthNotInitialisedError
-from appauth_core.look_alike_settings import SettingNameWarning
-from appauth_core.request_appauth import RequestAppAuth
+from appauth_core import AppAuthError, AppAuthNotInitialisedError, RequestAppAuth
+from appauth_core.web import SettingNameWarning
 from appauth_flask import AppAuth
 
 VAULT = "https://myvault.vault.azure.net/"

@@ -12,7 +12,7 @@ from cryptography.fernet import Fernet
 from flask import Flask, g
 from flask_caching import Cache
 
-from appauth_core.config import ConfigError
+from appauth_core.web import ConfigError
 from tests.flask.support import reference
 
 KEY = Fernet.generate_key().decode()

@@ -7,7 +7,7 @@ import logging
 import pytest
 from flask import render_template_string
 
-from appauth_core.services import TemplateSecretNotAllowedError
+from appauth_core.web import TemplateSecretNotAllowedError
 
 PAGE = "<p>{{ keyvault_secret(name) }}</p>"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from flask import Flask
 
-from appauth_core.config import ConfigError
+from appauth_core.web import ConfigError
 from appauth_flask import AppAuth
 
 

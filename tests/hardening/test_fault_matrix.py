@@ -34,10 +34,11 @@ from appauth_core import (
     AzureServiceTokenProvider,
     KeyVaultSecrets,
 )
-from appauth_core.cache import TokenCache
-from appauth_core.sources import confidential_client, managed_identity
 from appauth_core.testing import AzureEmulator
 from appauth_core.testing.emulator import SOURCE_SELECTING_VARIABLES
+from appauth_core.tokens import TokenCache
+from appauth_core.tokens.sources import _confidential_client as confidential_client
+from appauth_core.tokens.sources import _managed_identity as managed_identity
 from tests.canaries import CanaryRegistry, LoggedErrorScanner, scan_frame_locals, session_registry
 
 from .load_servers import LOAD_SECTION_START

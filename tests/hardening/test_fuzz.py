@@ -34,18 +34,18 @@ from appauth_core import (
     VaultNotAllowedError,
     is_reference,
 )
-from appauth_core.cache import TokenCache
-from appauth_core.connection_string import parse_connection_string
-from appauth_core.references import (
+from appauth_core.keyvault._references import (
     SECRET_NAME_PATTERN,
     SECRET_VERSION_PATTERN,
     check_secret_name,
     check_secret_version,
     parse_reference,
 )
-from appauth_core.sources.base import is_valid_resource, is_valid_tenant
 from appauth_core.testing import AzureEmulator
-from appauth_core.vault_hosts import PUBLIC_VAULT_SUFFIXES, HostPattern, VaultHostAllowList, VaultOrigin
+from appauth_core.tokens import TokenCache
+from appauth_core.tokens._connection_string import parse_connection_string
+from appauth_core.tokens._vault_hosts import PUBLIC_VAULT_SUFFIXES, HostPattern, VaultHostAllowList, VaultOrigin
+from appauth_core.tokens.sources._base import is_valid_resource, is_valid_tenant
 from tests.core import test_connection_string as connection_strings
 
 QUICK = 300

@@ -36,8 +36,8 @@ from appauth_core import (
     SecretAccessDeniedError,
     SecretDisabledError,
 )
-from appauth_core.cache import TokenCache
 from appauth_core.testing import AzureEmulator
+from appauth_core.tokens import TokenCache
 from tests.canaries import Canaries
 from tests.hardening.support import closed_port
 

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from appauth_core import AppAuthError, AzureServiceTokenProvider, KeyVaultSecrets
-from appauth_core.cache import TokenCache
 from appauth_core.testing import AzureEmulator
+from appauth_core.tokens import TokenCache
 
 from .support import bounded
 

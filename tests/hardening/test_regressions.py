@@ -36,10 +36,10 @@ from appauth_core import (
     KeyVaultError,
     KeyVaultSecrets,
 )
-from appauth_core.cache import TokenCache
-from appauth_core.references import parse_reference
-from appauth_core.sources.confidential_client import TokenEndpointError
+from appauth_core.keyvault._references import parse_reference
 from appauth_core.testing import AzureEmulator
+from appauth_core.tokens import TokenCache
+from appauth_core.tokens.sources._confidential_client import TokenEndpointError
 
 VAULT = "https://vault.azure.net"
 

@@ -2,7 +2,7 @@
 
 A thread of the parent may hold any of appauth's locks at the moment gunicorn ``--preload`` or Celery's prefork
 pool forks; the child's copy of that lock stays held forever and the first request that needs it hangs the
-worker. Every lock must therefore be re-created in the child (``appauth_core.fork_safety``).
+worker. Every lock must therefore be re-created in the child (``appauth_core._internal.fork_safety``).
 
 The test does not keep a list of the locks: it finds them. It walks every module of ``appauth_core``,
 ``appauth_django`` and ``appauth_flask`` and every live instance of their classes (``gc``), takes every
@@ -133,7 +133,7 @@ def test_every_lock_of_the_package_is_new_in_a_forked_child(package_in_use: None
     locks = package_locks()
     names = sorted(where for where, _ in locks.values())
     assert len(locks) >= MIN_LOCKS, names
-    assert any(where.startswith("appauth_core.http_trust.") for where in names), names  # the walk reaches them
+    assert any(where.startswith("appauth_core._internal.http_trust.") for where in names), names  # walk reaches them
 
     holding, release = threading.Event(), threading.Event()
     taken: list[Any] = []

@@ -19,10 +19,9 @@ from django.core.exceptions import ImproperlyConfigured
 
 import tests.django.conftest  # noqa: F401 - configures Django (as collecting tests/django does)
 from appauth_core import AppAuthError, AzureServiceTokenProvider, ConnectionStringError, KeyVaultSecrets
-from appauth_core.cache import TokenCache
-from appauth_core.config import ConfigError
-from appauth_core.services import ReferenceResolutionError
 from appauth_core.testing import AzureEmulator
+from appauth_core.tokens import TokenCache
+from appauth_core.web import ConfigError, ReferenceResolutionError
 from tests.canaries import Canaries, scan_frame_locals
 
 

@@ -28,30 +28,30 @@ from typing import Any
 
 import pytest
 
-import appauth_core.sources
+import appauth_core.tokens.sources
 from appauth_core import (
     AzureServiceTokenProvider,
     AzureServiceTokenProviderError,
     SourceUnavailableError,
     UntrustedProgramError,
 )
-from appauth_core.cache import TokenCache
-from appauth_core.sources.azure_cli import AzureCliSource
-from appauth_core.sources.certificate import CertificateSource
-from appauth_core.sources.chain import ChainedSource
-from appauth_core.sources.client_secret import ClientSecretSource
-from appauth_core.sources.environment import (
+from appauth_core.testing import AzureEmulator
+from appauth_core.tokens import TokenCache
+from appauth_core.tokens.sources._azure_cli import AzureCliSource
+from appauth_core.tokens.sources._certificate import CertificateSource
+from appauth_core.tokens.sources._chain import ChainedSource
+from appauth_core.tokens.sources._client_secret import ClientSecretSource
+from appauth_core.tokens.sources._environment import (
     IncompleteEnvironmentCredential,
     NoEnvironmentCredential,
     environment_source,
 )
-from appauth_core.sources.environment_credential import EnvironmentCertificateSource, EnvironmentSecretSource
-from appauth_core.sources.integrated_windows import IntegratedWindowsSource
-from appauth_core.sources.key_vault_certificate import KeyVaultCertificateSource
-from appauth_core.sources.managed_identity import ManagedIdentitySource, reset_imds_probe_cache
-from appauth_core.sources.visual_studio import TOKEN_PROVIDER_FILE, VisualStudioSource
-from appauth_core.sources.workload_identity import IncompleteWorkloadIdentitySource, WorkloadIdentitySource
-from appauth_core.testing import AzureEmulator
+from appauth_core.tokens.sources._environment_credential import EnvironmentCertificateSource, EnvironmentSecretSource
+from appauth_core.tokens.sources._integrated_windows import IntegratedWindowsSource
+from appauth_core.tokens.sources._key_vault_certificate import KeyVaultCertificateSource
+from appauth_core.tokens.sources._managed_identity import ManagedIdentitySource, reset_imds_probe_cache
+from appauth_core.tokens.sources._visual_studio import TOKEN_PROVIDER_FILE, VisualStudioSource
+from appauth_core.tokens.sources._workload_identity import IncompleteWorkloadIdentitySource, WorkloadIdentitySource
 
 from .support import closed_port
 
@@ -419,10 +419,10 @@ def _imds_probe_unanswered_is_asked_again(emulator: AzureEmulator, developer: De
 
 
 def _token_sources() -> set[type]:
-    """Every public class in ``appauth_core.sources`` with a ``get_token`` and a ``cache_identity`` (a class
+    """Every public class in ``appauth_core.tokens.sources`` with a ``get_token`` and a ``cache_identity`` (a class
     attribute, a property or set by its constructor): the token sources."""
     found: set[type] = set()
-    for module_info in pkgutil.iter_modules(appauth_core.sources.__path__, "appauth_core.sources."):
+    for module_info in pkgutil.iter_modules(appauth_core.tokens.sources.__path__, "appauth_core.tokens.sources."):
         module = importlib.import_module(module_info.name)
         for name, cls in inspect.getmembers(module, inspect.isclass):
             public = cls.__module__ == module.__name__ and not name.startswith("_")

@@ -42,16 +42,16 @@ from appauth_core import (
     KeyVaultSecrets,
     SecretWaitTimeoutError,
     TokenWaitTimeoutError,
-    http_limits,
 )
-from appauth_core.cache import TokenCache
-from appauth_core.sources import managed_identity
-from appauth_core.sources.base import TokenRequest, is_valid_tenant
-from appauth_core.sources.confidential_client import MAX_APPS, ConfidentialClients, Credential
-from appauth_core.sources.integrated_windows import IntegratedWindowsSource
-from appauth_core.sources.managed_identity import ManagedIdentitySource
+from appauth_core._internal import http_limits
 from appauth_core.testing import AzureEmulator, ClientCertificate
 from appauth_core.testing.emulator import SOURCE_SELECTING_VARIABLES
+from appauth_core.tokens import TokenCache
+from appauth_core.tokens.sources import _managed_identity as managed_identity
+from appauth_core.tokens.sources._base import TokenRequest, is_valid_tenant
+from appauth_core.tokens.sources._confidential_client import MAX_APPS, ConfidentialClients, Credential
+from appauth_core.tokens.sources._integrated_windows import IntegratedWindowsSource
+from appauth_core.tokens.sources._managed_identity import ManagedIdentitySource
 from tests.core.test_certificate_source import make_certificate, pfx_bytes, write_pfx
 from tests.kerberos.conftest import Kdc, kdc  # noqa: F401 - the fixture, for integrated Windows authentication
 

@@ -16,8 +16,8 @@ import redis
 from cryptography.fernet import Fernet
 
 from appauth_core import AzureServiceTokenProvider, KeyVaultSecrets, RedisSecretCache, SecretAccessDeniedError
-from appauth_core.cache import TokenCache
 from appauth_core.testing import AzureEmulator
+from appauth_core.tokens import TokenCache
 
 GET = "keyvault.local.get_secret"
 

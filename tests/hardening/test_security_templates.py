@@ -35,8 +35,8 @@ from django.template import engines
 from django.urls import path
 
 import tests.django.conftest  # noqa: F401 - configures Django (as collecting tests/django does)
-from appauth_core.config import AppAuthConfig
 from appauth_core.testing import AzureEmulator
+from appauth_core.web import AppAuthConfig
 from tests.canaries import Canaries
 
 VAULT = "https://vault.azure.net"
@@ -136,9 +136,7 @@ SUPPORTED = {
 def private_names() -> set[str]:
     """Every name on the objects that must stay private (the services, the configuration, the provider, the
     vault client), as attributes a template could try on the facade."""
-    from appauth_core.provider import AzureServiceTokenProvider
-    from appauth_core.secrets import KeyVaultSecrets
-    from appauth_core.services import AppAuthServices
+    from appauth_core import AppAuthServices, AzureServiceTokenProvider, KeyVaultSecrets
 
     names = {name for kind in (AppAuthServices, AzureServiceTokenProvider, KeyVaultSecrets) for name in dir(kind)}
     names |= {field.name for field in fields(AppAuthConfig)}

@@ -27,11 +27,11 @@ from appauth_core import (
     SecretAccessDeniedError,
     VaultResourceNotAllowedError,
 )
-from appauth_core.cache import TokenCache
-from appauth_core.sources.base import TokenRequest
-from appauth_core.sources.client_secret import ClientSecretSource
-from appauth_core.sources.key_vault_certificate import KeyVaultCertificateSource
 from appauth_core.testing import AzureEmulator
+from appauth_core.tokens import TokenCache
+from appauth_core.tokens.sources._base import TokenRequest
+from appauth_core.tokens.sources._client_secret import ClientSecretSource
+from appauth_core.tokens.sources._key_vault_certificate import KeyVaultCertificateSource
 from tests.core.test_certificate_source import make_certificate, pfx_bytes
 
 from .support import ForeignListener, bounded

@@ -29,8 +29,8 @@ from appauth_core import (
     VaultNotAllowedError,
     VaultResourceNotAllowedError,
 )
-from appauth_core.cache import TokenCache
 from appauth_core.testing import AzureEmulator
+from appauth_core.tokens import TokenCache
 
 from .support import ForeignListener, ipv6_loopback_available
 

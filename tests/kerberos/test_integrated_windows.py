@@ -11,11 +11,11 @@ import uuid
 
 import pytest
 
-from appauth_core.cache import TokenCache
+from appauth_core import AzureServiceTokenProvider
 from appauth_core.errors import AzureServiceTokenProviderError, SourceUnavailableError
-from appauth_core.provider import AzureServiceTokenProvider
-from appauth_core.sources.base import TokenRequest
-from appauth_core.sources.integrated_windows import CLIENT_ID, IntegratedWindowsSource, upn_for_principal
+from appauth_core.tokens import TokenCache
+from appauth_core.tokens.sources._base import TokenRequest
+from appauth_core.tokens.sources._integrated_windows import CLIENT_ID, IntegratedWindowsSource, upn_for_principal
 
 from .conftest import DOMAIN, Kdc
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from appauth_core.sources import ws_trust
 from appauth_core.testing._federation import FederationStandIn
+from appauth_core.tokens.sources import _ws_trust as ws_trust
 
 
 def _mex(versions):

@@ -13,8 +13,8 @@ from azure.keyvault.secrets.aio import SecretClient
 from azure.storage.blob.aio import BlobServiceClient
 
 from appauth_core import AzureServiceTokenProvider
-from appauth_core.cache import TokenCache
 from appauth_core.testing.emulator import AzureEmulator
+from appauth_core.tokens import TokenCache
 
 STORAGE = "https://storage.azure.com"
 

@@ -25,8 +25,8 @@ import certifi
 import pytest
 
 from appauth_core import AzureServiceTokenProvider, KeyVaultSecrets
-from appauth_core.cache import TokenCache
 from appauth_core.testing.emulator import PORT_OFFSETS, SOURCE_SELECTING_VARIABLES
+from appauth_core.tokens import TokenCache
 
 REPO = Path(__file__).resolve().parents[2]
 PAGE = REPO / "docs" / "local-development.md"

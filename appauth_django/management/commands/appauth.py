@@ -2,7 +2,7 @@
 each with ``--json``, and Django's common options (``--settings``, ``-v``, ``--traceback`` ...) before or
 after the subcommand.
 
-Argument parsing and colour only: the diagnostics are ``appauth_core.diagnostics``, shared with
+Argument parsing and colour only: the diagnostics are ``appauth_core.web.diagnostics``, shared with
 ``flask appauth``. Expected failures arrive as report lines and a non-zero exit code, never a traceback.
 A token or a revealed secret is printed alone on stdout (the report then goes to stderr), so that
 ``TOKEN=$(python manage.py appauth token --resource ... --raw)`` works as with ``az account get-access-token``;
@@ -17,9 +17,8 @@ from typing import Any, ClassVar
 from django.core.exceptions import ImproperlyConfigured  # type: ignore[import-untyped]
 from django.core.management.base import BaseCommand, CommandError  # type: ignore[import-untyped]
 
-from appauth_core import diagnostics
-from appauth_core.diagnostics import Line, Report
-from appauth_core.services import AppAuthServices
+from appauth_core import AppAuthServices
+from appauth_core.web import Line, Report, diagnostics
 
 from ..._sensitive import hide_locals
 from ...checks import STARTUP_FAILURES, check_settings

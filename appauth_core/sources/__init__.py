@@ -1,1 +1,0 @@
-"""Token sources: one module per way of getting a token, each with the ``TokenSource`` interface."""

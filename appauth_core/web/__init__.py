@@ -1,0 +1,49 @@
+"""What both framework adapters share (the seam they are built on): the framework-neutral configuration,
+the per-app services and the per-request facade, startup reference resolution, system-check and CLI
+diagnostics, look-alike setting names and the framework-cache adapter. No Django or Flask import here: each
+adapter reads its own settings into these objects.
+
+Users import the public names from ``appauth_core``; the rest is for ``appauth_django`` and ``appauth_flask``.
+"""
+
+from . import _diagnostics as diagnostics
+from ._config import KEYS, AppAuthConfig, ConfigError
+from ._diagnostics import Line, Report
+from ._framework_cache import ObjectCacheAdapter
+from ._look_alike_settings import SettingNameWarning, look_alike
+from ._reference_checks import reference_problems
+from ._request_appauth import RequestAppAuth
+from ._services import (
+    NO_DEFAULT,
+    AppAuthServices,
+    D,
+    NoDefault,
+    ReferenceResolutionError,
+    TemplateSecretNotAllowedError,
+    connection_string_setting,
+)
+from ._startup import RESOLVE_VARIABLE, resolution_override, unreadable_references
+
+__all__ = [
+    "KEYS",
+    "NO_DEFAULT",
+    "RESOLVE_VARIABLE",
+    "AppAuthConfig",
+    "AppAuthServices",
+    "ConfigError",
+    "D",
+    "Line",
+    "NoDefault",
+    "ObjectCacheAdapter",
+    "ReferenceResolutionError",
+    "Report",
+    "RequestAppAuth",
+    "SettingNameWarning",
+    "TemplateSecretNotAllowedError",
+    "connection_string_setting",
+    "diagnostics",
+    "look_alike",
+    "reference_problems",
+    "resolution_override",
+    "unreadable_references",
+]

@@ -1,0 +1,197 @@
+"""What a web app gets from appauth, built from an ``AppAuthConfig``: the token provider, the Key Vault
+secrets, the template allow-list, and settings-time reference resolution; the adapters only read settings and
+wire it in. Views get a ``RequestAppAuth`` over it (Django's ``request.appauth``, Flask's ``g.appauth``), which
+exposes its tokens, secrets and principal and nothing else, since templates see both."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from enum import Enum
+from typing import Any, TypeVar
+
+from .._internal.frame_locals import Hidden, clears_locals
+from ..errors import AppAuthError, ConnectionStringError, KeyVaultError, SecretNotFoundError
+from ..keyvault._secrets import KeyVaultSecrets, SharedSecretCache
+from ..keyvault._walk import Path, find_references
+from ..tokens._provider import AzureServiceTokenProvider
+from ..tokens._result import Principal
+from ..tokens._vault_hosts import HostPattern, VaultOrigin
+from ._config import AppAuthConfig, ConfigError
+
+D = TypeVar("D")
+
+
+class NoDefault(Enum):
+    """The type of ``NO_DEFAULT``: ``secret()`` was given no ``default``, so a missing secret raises."""
+
+    NO_DEFAULT = "NO_DEFAULT"
+
+
+NO_DEFAULT = NoDefault.NO_DEFAULT
+
+
+class TemplateSecretNotAllowedError(AppAuthError):
+    """A template asked for a secret that is not in the template allow-list."""
+
+    def __init__(self, name: str, setting: str) -> None:
+        super().__init__(
+            f"Templates may not render the secret {name!r}: add it to {setting} if it is meant to be public "
+            "(templates end up in pages, caches and logs)."
+        )
+        self.name = name
+
+
+class ReferenceResolutionError(AppAuthError):
+    """A ``@Microsoft.KeyVault(...)`` setting could not be resolved; ``setting`` names where it is."""
+
+    def __init__(self, setting: str, reason: str) -> None:
+        super().__init__(f"{setting}: {reason}")
+        self.setting = setting
+        self.reason = reason
+
+
+class AppAuthServices:
+    """Tokens and secrets for one app. Constructing it does no I/O; errors in the configuration
+    (connection string, vault URL, allow-list) are raised here, at startup."""
+
+    def __init__(
+        self, config: AppAuthConfig, *, shared_cache: SharedSecretCache | None = None, spell: str = "{}"
+    ) -> None:
+        """``spell`` is how the user writes a setting (``"APPAUTH['{}']"``, ``"APPAUTH_{}"``): a wrong value
+        raises ``ConfigError`` naming the setting it came from, which only the adapter's spelling tells, and the
+        provider's and the secrets' errors name settings with it too (``setting_names``)."""
+        self.config = config
+        self._spell = spell
+        try:
+            self.provider = AzureServiceTokenProvider(config.connection_string, config.azure_ad_instance, spell=spell)
+            self.secrets = KeyVaultSecrets(
+                config.key_vault_url,
+                self.provider,
+                cache_seconds=config.secret_cache_seconds,
+                allowed_hosts=config.allowed_vault_hosts,
+                vault_suffix=config.vault_suffix,
+                key_vault_resource=config.key_vault_resource,
+                shared_cache=shared_cache,
+                encryption_key=config.cache_encryption_key,
+                spell=spell,
+            )
+        except ConnectionStringError as error:
+            where = connection_string_setting(config, error, spell)
+            raise ConfigError(f"{where}: {error}", key=where) from None
+        except KeyVaultError as error:  # KeyVaultConfigurationError, or a bad encryption-key reference
+            where = self._vault_setting_at_fault()
+            raise ConfigError(f"{where}: {error}", key=where) from None
+
+    def _vault_setting_at_fault(self) -> str:
+        """Which setting a ``KeyVaultSecrets`` construction error is about (the error does not say): the
+        vault URL and allow-list are re-parsed with the core's own parsers; what remains is the cache key."""
+        try:
+            if self.config.key_vault_url:
+                VaultOrigin.parse(self.config.key_vault_url)
+        except ValueError:
+            return self._spell.format("KEY_VAULT_URL")
+        try:
+            for entry in self.config.allowed_vault_hosts:
+                HostPattern.parse(entry)
+        except ValueError:
+            return self._spell.format("ALLOWED_VAULT_HOSTS")
+        return self._spell.format("CACHE_ENCRYPTION_KEY")
+
+    # --- what views use, through RequestAppAuth (request.appauth / g.appauth) ---------------------
+
+    def get_access_token(self, resource: str, tenant_id: str | None = None) -> str:
+        return self.provider.get_access_token(resource, tenant_id)
+
+    async def get_access_token_async(self, resource: str, tenant_id: str | None = None) -> str:
+        return await self.provider.get_access_token_async(resource, tenant_id)
+
+    def secret(self, name: str, version: str | None = None, *, default: D | NoDefault = NO_DEFAULT) -> str | D:
+        """The value of the Key Vault secret ``name`` (``version``: a pinned one), cached. ``default``, when
+        given, is returned if Key Vault says there is no such secret (or version), and only then: a disabled
+        secret, access denied and an unreachable vault raise as without it, and so does a missing vault
+        configuration (``ConfigError``), which a default must not hide in a deployment."""
+        self._require_vault()
+        if default is NO_DEFAULT:
+            return self.secrets.get(name, version)
+        try:
+            return self.secrets.get(name, version)
+        except SecretNotFoundError:
+            return default
+
+    async def secret_async(
+        self, name: str, version: str | None = None, *, default: D | NoDefault = NO_DEFAULT
+    ) -> str | D:
+        """``secret``, awaited."""
+        self._require_vault()
+        if default is NO_DEFAULT:
+            return await self.secrets.get_async(name, version)
+        try:
+            return await self.secrets.get_async(name, version)
+        except SecretNotFoundError:
+            return default
+
+    @property
+    def principal(self) -> Principal | None:
+        return self.provider.principal_used
+
+    def template_secret(self, name: str) -> str:
+        if name not in self.config.template_secrets:
+            raise TemplateSecretNotAllowedError(name, self._spell.format("TEMPLATE_SECRETS"))
+        return self.secret(name)
+
+    def _require_vault(self) -> None:
+        if not self.config.key_vault_url:
+            raise ConfigError(
+                f"No Key Vault is configured: set {self._spell.format('KEY_VAULT_URL')} to your vault's URL, "
+                "e.g. 'https://myvault.vault.azure.net/'.",
+                key=self._spell.format("KEY_VAULT_URL"),
+            )
+
+    # --- settings-time references -----------------------------------------------------------------
+
+    @clears_locals
+    def resolve_references(self, settings: Mapping[str, Any], *, spell: Callable[[Path], str]) -> dict[Path, str]:
+        """Resolve every ``@Microsoft.KeyVault(...)`` string found in ``settings`` (nested dicts, lists,
+        tuples), concurrently. Returns {path: value}; raises ``ReferenceResolutionError`` naming the first
+        setting (in settings order) that failed. ``spell`` renders a path as the user writes it."""
+        found = list(find_references(settings))
+        if not found:
+            return {}
+        unique = list(dict.fromkeys(reference for _, reference in found))
+        with ThreadPoolExecutor(max_workers=min(16, len(unique)), thread_name_prefix="appauth-resolve") as pool:
+            outcomes = dict(zip(unique, pool.map(self._try_resolve, unique), strict=True))
+        for path, reference in found:  # every failure is looked for before any value is unwrapped
+            outcome = outcomes[reference]
+            if isinstance(outcome, str):
+                raise ReferenceResolutionError(spell(path), outcome)
+        return {path: _value(outcomes[reference]) for path, reference in found}
+
+    def _try_resolve(self, reference: str) -> Hidden[str] | str:
+        """The value (``Hidden``: ``outcomes`` is a local of the frame that raises), or why it failed."""
+        try:
+            return Hidden(self.secrets.resolve(reference))
+        except AppAuthError as error:  # every appauth error message is free of secret values
+            return f"{type(error).__name__}: {error}"
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self.close)
+
+    def close(self) -> None:
+        self.secrets.close()
+
+
+def _value(outcome: Hidden[str] | str) -> str:
+    assert isinstance(outcome, Hidden), "resolve_references raised for every failure"
+    return outcome.value
+
+
+def connection_string_setting(config: AppAuthConfig, error: ConnectionStringError, spell: str) -> str:
+    """Where the value a ``ConnectionStringError`` is about came from, as the user writes it: the core knows
+    the value, only the adapter's ``spell`` knows where the user put it."""
+    if error.key == "AzureAdInstance" and config.azure_ad_instance:
+        return spell.format("AZURE_AD_INSTANCE")
+    if config.connection_string:
+        return spell.format("CONNECTION_STRING")
+    return "the AzureServicesAuthConnectionString environment variable"
