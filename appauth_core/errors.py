@@ -5,6 +5,12 @@ secret (client secret, AppKey, token, certificate key or password, secret value)
      │                                        .setting: what to change, as the user writes it
      ├── CaBundleError                        the CA bundle a variable (REQUESTS_CA_BUNDLE ...) names cannot be
      │                                        read: nothing was sent; .setting, .path
+     ├── ConfigError                          (also ValueError) a setting has a wrong name, type or value:
+     │                                        .key (and .setting), as the user spells it
+     ├── TemplateSecretNotAllowedError        a template asked for a secret the template allow-list lacks: .name
+     ├── ReferenceResolutionError             a @Microsoft.KeyVault(...) setting could not be resolved at
+     │                                        startup: .setting, .reason
+     ├── CertificateStoreError                the certificate store cannot be read at all (no folder ...)
      ├── AzureServiceTokenProviderError       no token: .resource, .authority, .method, .attempts
      │    ├── TokenWaitTimeoutError           another caller's fetch of the same token was still under way
      │    │                                   at the deadline: this caller stopped waiting; .waited
@@ -14,9 +20,11 @@ secret (client secret, AppKey, token, certificate key or password, secret value)
      │    │                                   installed, not signed in, no identity endpoint); the
      │    │                                   default chain moves on to the next method (and only
      │    │                                   then); .retry_after when it may work later
-     │    └── UntrustedProgramError           the program a developer source would run (or the file
-     │                                        naming it) is not that tool, or others could change it:
-     │                                        nothing was run; .path
+     │    ├── UntrustedProgramError           the program a developer source would run (or the file
+     │    │                                   naming it) is not that tool, or others could change it:
+     │    │                                   nothing was run; .path
+     │    └── TokenEndpointError              Entra ID (or the way to it) refused the request: .reason,
+     │                                        .error, .error_codes (from Entra's reply)
      ├── AppAuthNotInitialisedError           (also RuntimeError, AttributeError) appauth is not wired into
      │                                        the app that code asked it from (no init_app, no middleware)
      └── KeyVaultError                        a secret could not be had: .vault_url, .secret_name, .version
@@ -66,6 +74,39 @@ class CaBundleError(AppAuthError):
         super().__init__(message)
         self.setting = setting
         self.path = path
+
+
+class ConfigError(AppAuthError, ValueError):
+    """A setting has a wrong name, type or value. ``key`` (and ``setting``) is the setting as the user spells it."""
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+        self.setting = key
+
+
+class TemplateSecretNotAllowedError(AppAuthError):
+    """A template asked for a secret that is not in the template allow-list."""
+
+    def __init__(self, name: str, setting: str) -> None:
+        super().__init__(
+            f"Templates may not render the secret {name!r}: add it to {setting} if it is meant to be public "
+            "(templates end up in pages, caches and logs)."
+        )
+        self.name = name
+
+
+class ReferenceResolutionError(AppAuthError):
+    """A ``@Microsoft.KeyVault(...)`` setting could not be resolved; ``setting`` names where it is."""
+
+    def __init__(self, setting: str, reason: str) -> None:
+        super().__init__(f"{setting}: {reason}")
+        self.setting = setting
+        self.reason = reason
+
+
+class CertificateStoreError(AppAuthError):
+    """The store cannot be read at all (Windows without a folder, a folder that is a file ...)."""
 
 
 @dataclass(frozen=True)
@@ -162,6 +203,37 @@ class TokenWaitTimeoutError(_GaveUpWaiting, AzureServiceTokenProviderError):
 
 class InvalidRequestError(AzureServiceTokenProviderError, ValueError):
     """The caller passed an argument no token can be had for (an empty resource, a bad tenant ID)."""
+
+
+class TokenEndpointError(AzureServiceTokenProviderError):
+    """Entra ID (or the way to it) refused the request. ``reason`` is the message without the "Tried to get
+    token using ..." prefix, for lists of attempts; ``error`` and ``error_codes`` come from Entra's reply
+    (``invalid_client`` and ``[7000215]``), empty when the endpoint could not be reached.
+
+    Takes the base class's arguments too, so code that rebuilds an error as
+    ``type(error)(message, resource=..., authority=..., method=..., attempts=...)`` keeps working."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str | None = None,
+        error: str = "",
+        error_codes: tuple[int, ...] = (),
+        resource: str | None = None,
+        authority: str | None = None,
+        method: str | None = None,
+        attempts: Sequence[Attempt] = (),
+    ) -> None:
+        super().__init__(message, resource=resource, authority=authority, method=method, attempts=attempts)
+        self.reason = message if reason is None else reason
+        self.error = error
+        self.error_codes = error_codes
+
+    @property
+    def credential_rejected(self) -> bool:
+        """True when Entra refused the secret or certificate itself (a rotated credential would help)."""
+        return self.error == "invalid_client"
 
 
 class KeyVaultError(AppAuthError):

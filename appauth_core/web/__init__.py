@@ -6,8 +6,9 @@ adapter reads its own settings into these objects.
 Users import the public names from ``appauth_core``; the rest is for ``appauth_django`` and ``appauth_flask``.
 """
 
+from ..errors import ConfigError, ReferenceResolutionError, TemplateSecretNotAllowedError
 from . import _diagnostics as diagnostics
-from ._config import KEYS, AppAuthConfig, ConfigError
+from ._config import KEYS, AppAuthConfig
 from ._diagnostics import Line, Report
 from ._framework_cache import ObjectCacheAdapter
 from ._look_alike_settings import SettingNameWarning, look_alike
@@ -18,8 +19,6 @@ from ._services import (
     AppAuthServices,
     D,
     NoDefault,
-    ReferenceResolutionError,
-    TemplateSecretNotAllowedError,
     connection_string_setting,
 )
 from ._startup import RESOLVE_VARIABLE, resolution_override, unreadable_references

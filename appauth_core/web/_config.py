@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import AppAuthError
+from ..errors import ConfigError
 from ..keyvault._references import DEFAULT_VAULT_SUFFIX
 from ..keyvault._walk import find_references
 from ..tokens._vault_hosts import suffix_pattern
@@ -29,15 +29,6 @@ KEYS = (
     "VAULT_SUFFIX",
     "KEY_VAULT_RESOURCE",
 )
-
-
-class ConfigError(AppAuthError, ValueError):
-    """A setting has a wrong name, type or value. ``key`` (and ``setting``) is the setting as the user spells it."""
-
-    def __init__(self, message: str, *, key: str | None = None) -> None:
-        super().__init__(message)
-        self.key = key
-        self.setting = key
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,21 @@ from enum import Enum
 from typing import Any, TypeVar
 
 from .._internal.frame_locals import Hidden, clears_locals
-from ..errors import AppAuthError, ConnectionStringError, KeyVaultError, SecretNotFoundError
+from ..errors import (
+    AppAuthError,
+    ConfigError,
+    ConnectionStringError,
+    KeyVaultError,
+    ReferenceResolutionError,
+    SecretNotFoundError,
+    TemplateSecretNotAllowedError,
+)
 from ..keyvault._secrets import KeyVaultSecrets, SharedSecretCache
 from ..keyvault._walk import Path, find_references
 from ..tokens._provider import AzureServiceTokenProvider
 from ..tokens._result import Principal
 from ..tokens._vault_hosts import HostPattern, VaultOrigin
-from ._config import AppAuthConfig, ConfigError
+from ._config import AppAuthConfig
 
 D = TypeVar("D")
 
@@ -30,26 +38,6 @@ class NoDefault(Enum):
 
 
 NO_DEFAULT = NoDefault.NO_DEFAULT
-
-
-class TemplateSecretNotAllowedError(AppAuthError):
-    """A template asked for a secret that is not in the template allow-list."""
-
-    def __init__(self, name: str, setting: str) -> None:
-        super().__init__(
-            f"Templates may not render the secret {name!r}: add it to {setting} if it is meant to be public "
-            "(templates end up in pages, caches and logs)."
-        )
-        self.name = name
-
-
-class ReferenceResolutionError(AppAuthError):
-    """A ``@Microsoft.KeyVault(...)`` setting could not be resolved; ``setting`` names where it is."""
-
-    def __init__(self, setting: str, reason: str) -> None:
-        super().__init__(f"{setting}: {reason}")
-        self.setting = setting
-        self.reason = reason
 
 
 class AppAuthServices:

@@ -14,8 +14,7 @@ import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 
-from ..errors import AppAuthError
-from ._config import ConfigError
+from ..errors import AppAuthError, ConfigError
 from ._services import AppAuthServices
 
 RESOLVE_VARIABLE = "APPAUTH_RESOLVE_REFERENCES"

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from appauth_core import TokenEndpointError
 from appauth_core.tokens.sources import _confidential_client as confidential_client
 from appauth_core.tokens.sources._base import TokenRequest
 from appauth_core.tokens.sources._client_secret import ClientSecretSource
-from appauth_core.tokens.sources._confidential_client import RETRIES, TokenEndpointError
+from appauth_core.tokens.sources._confidential_client import RETRIES
 from tests.core.test_certificate_source import _source as certificate_source
 from tests.core.test_certificate_source import make_certificate, write_pfx
 from tests.hardening.support import Outcome, bounded

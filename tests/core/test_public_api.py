@@ -17,6 +17,8 @@ EXPECTED = {
     "VaultResourceNotAllowedError",
     "UntrustedProgramError",
     "AppAuthNotInitialisedError", "AppAuthServices", "RequestAppAuth",
+    "ConfigError", "TemplateSecretNotAllowedError", "ReferenceResolutionError", "CertificateStoreError",
+    "TokenEndpointError",
     "__version__", "clear_token_cache", "is_reference",
 }  # fmt: skip
 

@@ -35,11 +35,11 @@ from appauth_core import (
     KeyVaultConfigurationError,
     KeyVaultError,
     KeyVaultSecrets,
+    TokenEndpointError,
 )
 from appauth_core.keyvault._references import parse_reference
 from appauth_core.testing import AzureEmulator
 from appauth_core.tokens import TokenCache
-from appauth_core.tokens.sources._confidential_client import TokenEndpointError
 
 VAULT = "https://vault.azure.net"
 
@@ -103,6 +103,8 @@ def test_an_empty_token_is_no_token(azure_emulator: AzureEmulator) -> None:
         ("entra.token", {"status": 200, "body": '"a string"'}),
         ("entra.token", {"status": 200, "body": {"access_token": "x", "expires_in": "soon"}}),
         ("entra.token", {"status": 200, "body": {"access_token": 5, "expires_in": 3599}}),
+        ("entra.token", {"status": 200, "body": '{"access_token": "x", "expires_in": 3599, "refresh_in": Infinity}'}),
+        ("entra.token", {"status": 200, "body": '{"access_token": "x", "expires_in": 3599, "refresh_in": -Infinity}'}),
         ("entra.token", {"status": 200, "body": {}}),
         ("entra.token", {"status": 400, "body": {"error": "invalid_client", "error_codes": ["x", None]}}),
         ("entra.token", {"status": 400, "body": {"error": "invalid_client", "error_codes": 7000215}}),

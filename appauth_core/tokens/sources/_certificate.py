@@ -10,17 +10,16 @@ would refuse them), and "not found" says where we looked and what we passed over
 
 from __future__ import annotations
 
-from ...errors import AzureServiceTokenProviderError, ConnectionStringError
+from ...errors import AzureServiceTokenProviderError, CertificateStoreError, ConnectionStringError, TokenEndpointError
 from ._base import SourceToken, TokenRequest
 from ._certificate_store import (
     CertificateStore,
-    CertificateStoreError,
     StoredCertificate,
     StoreSearch,
     describe_skipped,
     normalize_thumbprint,
 )
-from ._confidential_client import ConfidentialClients, Credential, TokenEndpointError
+from ._confidential_client import ConfidentialClients, Credential
 
 _THUMBPRINT_DIGITS = 40  # SHA-1, as .NET's X509Certificate2.Thumbprint
 

@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
-from ...errors import AppAuthError
+from ...errors import CertificateStoreError
 
 CURRENT_USER = "CurrentUser"
 LOCAL_MACHINE = "LocalMachine"
@@ -55,10 +55,6 @@ CERTIFICATE_SUFFIXES = (".pfx", ".p12", ".pem")
 
 _THUMBPRINT_NOISE = re.compile(r"[\s:\u200e\u200f\ufeff-]")  # spaces, colons, the LRM Windows dialogs copy
 _PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----.+?-----END \1-----", re.DOTALL)
-
-
-class CertificateStoreError(AppAuthError):
-    """The store cannot be read at all (Windows without a folder, a folder that is a file ...)."""
 
 
 def parse_store_location(value: str) -> str:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
@@ -37,7 +37,7 @@ from urllib3.util.retry import Retry
 
 from ..._internal import fork_safety, http_limits
 from ..._internal.frame_locals import withhold_tracebacks
-from ...errors import Attempt, AzureServiceTokenProviderError
+from ...errors import TokenEndpointError
 from ._base import SourceToken, TokenRequest, is_valid_tenant
 from ._redaction import redact
 
@@ -111,37 +111,6 @@ class FailureContext:
 
 
 Hint = Callable[[FailureContext], str]
-
-
-class TokenEndpointError(AzureServiceTokenProviderError):
-    """Entra ID (or the way to it) refused the request. ``reason`` is the message without the "Tried to get
-    token using ..." prefix, for lists of attempts; ``error`` and ``error_codes`` come from Entra's reply
-    (``invalid_client`` and ``[7000215]``), empty when the endpoint could not be reached.
-
-    Takes the base class's arguments too, so code that rebuilds an error as
-    ``type(error)(message, resource=..., authority=..., method=..., attempts=...)`` keeps working."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        reason: str | None = None,
-        error: str = "",
-        error_codes: tuple[int, ...] = (),
-        resource: str | None = None,
-        authority: str | None = None,
-        method: str | None = None,
-        attempts: Sequence[Attempt] = (),
-    ) -> None:
-        super().__init__(message, resource=resource, authority=authority, method=method, attempts=attempts)
-        self.reason = message if reason is None else reason
-        self.error = error
-        self.error_codes = error_codes
-
-    @property
-    def credential_rejected(self) -> bool:
-        """True when Entra refused the secret or certificate itself (a rotated credential would help)."""
-        return self.error == "invalid_client"
 
 
 # --- AADSTS codes -> how to fix --------------------------------------------------------------------
@@ -404,7 +373,9 @@ class ConfidentialClients:
             raise self.error(request, authority, f"The token endpoint: {exc}.") from None
         except msal.exceptions.MsalError as exc:  # msal's "HTTP Error: 503" for a 5xx
             raise self._failing(request, authority, exc, credential) from None
-        except (ValueError, AttributeError, KeyError, TypeError) as exc:  # not a token reply (a proxy's page ...)
+        # Not a token reply (a proxy's page ...), or one msal cannot read: a refresh_in of Infinity, which it turns
+        # into an int (OverflowError).
+        except (ValueError, OverflowError, AttributeError, KeyError, TypeError) as exc:
             reason = (
                 f"The token endpoint of {authority} answered with something that is not a token reply "
                 f"({_exception_detail(exc, credential)}). Check the network, proxy and cloud."

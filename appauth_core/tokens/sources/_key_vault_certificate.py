@@ -27,14 +27,19 @@ from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOpt
 from azure.core.exceptions import AzureError, HttpResponseError
 
 from ..._internal import fork_safety, http_limits
-from ...errors import AzureServiceTokenProviderError, ConnectionStringError, VaultResourceNotAllowedError
+from ...errors import (
+    AzureServiceTokenProviderError,
+    ConnectionStringError,
+    TokenEndpointError,
+    VaultResourceNotAllowedError,
+)
 from .._token_claims import unverified_claims
 from .._vault_scope import KeyVaultScopedCredential
 from .._vault_scope import key_vault_resource as canonical_resource
 from ._base import SourceToken, TokenRequest, TokenSource
 from ._certificate import certificate_credential
 from ._certificate_store import CertificateLoadError, StoredCertificate, load_pkcs12
-from ._confidential_client import ConfidentialClients, TokenEndpointError
+from ._confidential_client import ConfidentialClients
 
 IDENTIFIER_KEY = "KeyVaultCertificateSecretIdentifier"
 PKCS12_CONTENT_TYPE = "application/x-pkcs12"
