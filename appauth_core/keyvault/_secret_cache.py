@@ -1,4 +1,4 @@
-"""The in-process secret cache: the token cache's ideas (``cache.py``) applied to Key Vault secrets.
+"""The in-process secret cache: the token cache's ideas (``tokens/_cache.py``) applied to Key Vault secrets.
 
 - A hit is a dict read and a clock read.
 - A miss is single-flight per key: however many threads ask at once, one reads Key Vault.

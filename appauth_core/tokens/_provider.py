@@ -3,7 +3,7 @@ a managed identity (or a service principal) in Azure, with no code change.
 
 Also an azure-core credential (``get_token`` / ``get_token_info``), so ``SecretClient(url, provider)``,
 ``BlobServiceClient(url, credential=provider)`` and every other Azure SDK client take it as it is; and, as
-``provider.aio``, an async one for the ``.aio`` clients (``async_credential.py``), on the same cache.
+``provider.aio``, an async one for the ``.aio`` clients (``_async_credential.py``), on the same cache.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The service principal azure-identity's ``EnvironmentCredential`` variables name (``environment`` reads
+"""The service principal azure-identity's ``EnvironmentCredential`` variables name (``_environment`` reads
 them): the client-secret source, and a certificate read from ``AZURE_CLIENT_CERTIFICATE_PATH``, both signing
 in through msal (``confidential_client``) at ``AZURE_AUTHORITY_HOST`` when it is set.
 

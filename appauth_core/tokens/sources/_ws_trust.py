@@ -1,6 +1,6 @@
 """The XML half of ADAL's integrated Windows authentication: find the WS-Trust ``windowstransport``
 endpoint in a federation server's WS-MetadataExchange document, build the RequestSecurityToken, and take
-the SAML assertion out of the reply. No HTTP here (see ``integrated_windows.py``).
+the SAML assertion out of the reply. No HTTP here (see ``_integrated_windows.py``).
 
 Follows what ADAL (.NET and Python) did: an endpoint counts as integrated when its binding's policy holds
 ``NegotiateAuthentication`` and it is https; WS-Trust 1.3 is preferred over 2005.
