@@ -43,7 +43,7 @@ from django.core.exceptions import ImproperlyConfigured  # type: ignore[import-u
 from django.utils.module_loading import import_string  # type: ignore[import-untyped]
 
 from appauth_core import AzureServiceTokenProvider, KeyVaultSecrets
-from appauth_core.errors import AppAuthError, ConnectionStringError
+from appauth_core.errors import AppAuthError, ConnectionStringError, SecretAccessDeniedError
 from appauth_core.keyvault import check_secret_name
 from appauth_core.web import (
     KEYS,
@@ -294,7 +294,7 @@ def check_online(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) 
         if index == 0:  # diagnostics.check tries the token first, and stops there if it fails
             messages.append(Error(line.text, hint=TOKEN_HINT, id="appauth.E101"))
         else:
-            messages.append(Error(line.text, hint=SECRET_HINT, id="appauth.E102"))
+            messages.append(Error(line.text, hint=_secret_hint(line.error), id="appauth.E102"))
     return messages
 
 
@@ -326,6 +326,14 @@ TOKEN_HINT = (
     "`python manage.py appauth whoami` shows each method tried and why it failed."
 )
 SECRET_HINT = "Give the app's identity the 'Key Vault Secrets User' role on the vault (or a 'get' access policy)."
+READ_HINT = "The message says what failed and what to change; `python manage.py appauth check` tries the same reads."
+
+
+def _secret_hint(error: type[AppAuthError] | None) -> str:
+    """The role advice only where Key Vault refused the identity: a missing secret, an untrusted certificate or
+    an unreachable vault is not fixed by a role, and their messages carry their own advice."""
+    return SECRET_HINT if error is not None and issubclass(error, SecretAccessDeniedError) else READ_HINT
+
 
 register(TAG, Tags.security)(check_settings)
 register(ONLINE_TAG, deploy=True)(check_online)

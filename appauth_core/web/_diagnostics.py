@@ -11,7 +11,7 @@ import datetime as dt
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Literal
 
 from ..errors import AppAuthError
@@ -27,6 +27,7 @@ VAULT = "https://vault.azure.net"
 class Line:
     status: Status
     text: str
+    error: type[AppAuthError] | None = None  # what failed, for callers choosing advice (system checks)
 
 
 @dataclass
@@ -42,8 +43,8 @@ class Report:
     def exit_code(self) -> int:
         return 0 if self.ok else 1
 
-    def add(self, status: Status, text: str) -> None:
-        self.lines.append(Line(status, text))
+    def add(self, status: Status, text: str, error: AppAuthError | None = None) -> None:
+        self.lines.append(Line(status, text, type(error) if error is not None else None))
 
     def to_json(self) -> str:
         """The report as one JSON object (``--json``): ``ok``, ``exit_code``, ``lines`` (``status``, ``text``)
@@ -51,7 +52,7 @@ class Report:
         data: dict[str, object] = {
             "ok": self.ok,
             "exit_code": self.exit_code,
-            "lines": [asdict(line) for line in self.lines],
+            "lines": [{"status": line.status, "text": line.text} for line in self.lines],
         }
         if self.raw is not None:
             data["raw"] = self.raw
@@ -141,13 +142,13 @@ def check(services: AppAuthServices, references: Mapping[str, str] | None = None
             services.secret(name)
             report.add("ok", f"template secret {name!r} is readable")
         except AppAuthError as error:
-            report.add("fail", f"template secret {name!r}: {error}")
+            report.add("fail", f"template secret {name!r}: {error}", error)
     for setting, reference in (references or {}).items():
         try:
             services.secrets.resolve(reference)
             report.add("ok", f"{setting} resolves")
         except AppAuthError as error:
-            report.add("fail", f"{setting}: {error}")
+            report.add("fail", f"{setting}: {error}", error)
     return report
 
 

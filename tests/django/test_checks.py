@@ -167,7 +167,21 @@ def test_deploy_checks_read_each_referenced_secret(appauth_settings, azure_emula
     appauth_settings.API_KEY = f"@Microsoft.KeyVault(SecretUri={azure_emulator.vault.url}secrets/missing-key/)"
     found = online("appauth.E102")
     assert len(found) == 1
-    assert "API_KEY" in found[0].msg and "Key Vault Secrets User" in found[0].hint
+    assert "API_KEY" in found[0].msg
+    assert "Key Vault Secrets User" not in found[0].hint  # a role does not create a missing secret
+    assert "appauth check" in found[0].hint
+
+
+def test_deploy_checks_advise_the_role_only_when_key_vault_refused_the_identity(
+    appauth_settings, azure_emulator, vault_secrets
+):
+    appauth_settings.APPAUTH = {**appauth_settings.APPAUTH, "RESOLVE_REFERENCES": False}
+    appauth_settings.API_KEY = f"@Microsoft.KeyVault(SecretUri={azure_emulator.vault.url}secrets/api-key/)"
+    refused = {"error": {"code": "Forbidden", "message": "The user, group or application does not have secrets get"}}
+    azure_emulator.faults.inject("keyvault.local.get_secret", status=403, body=refused, times=10)
+    found = online("appauth.E102")
+    assert found
+    assert all("Key Vault Secrets User" in message.hint for message in found)
 
 
 def test_deploy_checks_really_sign_in(settings, azure_emulator, azure_emulator_env):
