@@ -4,18 +4,13 @@ time), so ``get_appauth(request)`` and django-stubs' pattern, an ``HttpRequest``
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 from django.http import HttpRequest, HttpResponse
 from django.test import RequestFactory
 
 from appauth_core import RequestAppAuth
 from appauth_django import AppAuthRequest, get_appauth
 from appauth_django.middleware import AppAuthMiddleware
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.typing_support import mypy_strict
 
 VIEWS = """\
 from __future__ import annotations
@@ -36,27 +31,15 @@ def typed(request: AppAuthRequest) -> str:
 """
 
 
-def mypy_strict(source: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    """``mypy --strict`` on a user's module, appauth imported as an installed package would be (its own
-    modules are not the user's to fix: errors there are not reported)."""
-    (tmp_path / "views.py").write_text(source)
-    return subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--follow-imports=silent", "--cache-dir", str(tmp_path / "cache"),
-         "views.py"],
-        cwd=tmp_path, env={"MYPYPATH": str(REPO), "PATH": ""}, capture_output=True, text=True, timeout=300,
-        check=False,
-    )  # fmt: skip
-
-
 def test_the_accessors_pass_mypy_strict(tmp_path):
-    result = mypy_strict(VIEWS, tmp_path)
+    result = mypy_strict(VIEWS, tmp_path, "views")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_a_typo_through_the_accessors_fails_mypy_strict(tmp_path):
     typos = VIEWS.replace('get_appauth(request).secret("reporting', 'get_appauth(request).secrt("reporting')
     typos = typos.replace('request.appauth.secret("reporting', 'request.appauth.secrt("reporting')
-    result = mypy_strict(typos, tmp_path)
+    result = mypy_strict(typos, tmp_path, "views")
     assert result.returncode == 1
     errors = [line for line in result.stdout.splitlines() if ": error: " in line]
     lines = typos.splitlines()

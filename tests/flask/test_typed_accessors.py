@@ -5,17 +5,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from flask import g
 
 from appauth_core import RequestAppAuth, SecretAccessDeniedError
 from appauth_flask import AppAuth, current_appauth
+from tests.typing_support import mypy_strict
 
-REPO = Path(__file__).resolve().parents[2]
 FORBIDDEN = json.dumps({"error": {"code": "Forbidden", "message": "Caller is not authorized"}}).encode()
 
 APP = """\
@@ -39,25 +36,15 @@ def index() -> str:
 """
 
 
-def mypy_strict(source: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    (tmp_path / "app.py").write_text(source)
-    return subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--follow-imports=silent", "--cache-dir", str(tmp_path / "cache"),
-         "app.py"],
-        cwd=tmp_path, env={"MYPYPATH": str(REPO), "PATH": ""}, capture_output=True, text=True, timeout=300,
-        check=False,
-    )  # fmt: skip
-
-
 def test_the_typed_proxy_passes_mypy_strict(tmp_path):
-    result = mypy_strict(APP, tmp_path)
+    result = mypy_strict(APP, tmp_path, "app")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_a_typo_through_current_appauth_fails_mypy_strict_where_g_appauth_does_not(tmp_path):
     typos = APP.replace('current_appauth.secret("public-banner")', 'current_appauth.secrt("public-banner")')
     typos = typos.replace('g.appauth.secret("public-banner")', 'g.appauth.secrt("public-banner")')
-    result = mypy_strict(typos, tmp_path)
+    result = mypy_strict(typos, tmp_path, "app")
     assert result.returncode == 1
     flagged = {int(line.split(":")[1]) for line in result.stdout.splitlines() if '"secrt"' in line}
     lines = typos.splitlines()
