@@ -10,6 +10,7 @@ import base64
 import datetime as dt
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +52,10 @@ class IssuedToken:
         return self.expires_on - self.issued_at
 
 
+TokenListener = Callable[[dict[str, Any], IssuedToken], None]
+"""Called with the claims and the token each time the emulator issues an access token."""
+
+
 class InvalidToken(Exception):
     """The bearer token was not issued by this emulator or was altered."""
 
@@ -65,6 +70,7 @@ class TokenIssuer:
             self._key, "appauth emulator token signing", backdate=dt.timedelta(days=1), lifetime=dt.timedelta(days=365)
         )
         self.kid = b64url(self._cert.fingerprint(hashes.SHA1()))  # noqa: S303 - Entra's kid is the x5t
+        self.listeners: list[TokenListener] = []
 
     def jwks(self) -> dict[str, Any]:
         numbers = self._key.public_key().public_numbers()
@@ -119,7 +125,10 @@ class TokenIssuer:
             "ver": "1.0",
             **(extra or {}),
         }
-        return IssuedToken(self.sign(claims), now, expires_on)
+        issued = IssuedToken(self.sign(claims), now, expires_on)
+        for listener in list(self.listeners):
+            listener(claims, issued)
+        return issued
 
     def verify(self, token: str) -> dict[str, Any]:
         """Signature only; the caller checks audience, tenant and lifetime to answer with its own errors."""

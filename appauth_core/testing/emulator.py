@@ -12,6 +12,7 @@ import secrets
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -32,7 +33,7 @@ from ._managed_identity import (
     ManagedIdentityStandIn,
 )
 from ._tls import EmulatorTLS
-from ._tokens import IssuedToken, TokenIssuer
+from ._tokens import IssuedToken, TokenIssuer, TokenListener
 
 FEDERATION_AUDIENCE = "api://AzureADTokenExchange"
 
@@ -300,6 +301,12 @@ class AzureEmulator:
             appidacr="1",
             lifetime=lifetime,
         )
+
+    def on_token_issued(self, listener: TokenListener) -> Callable[[], None]:
+        """Call ``listener(claims, issued)`` for every access token issued from now on (any endpoint);
+        returns a function that removes it. Tests use it to mirror tokens into a local server's accounts."""
+        self.issuer.listeners.append(listener)
+        return lambda: self.issuer.listeners.remove(listener) if listener in self.issuer.listeners else None
 
     @property
     def federation_issuer(self) -> str:
