@@ -1,12 +1,7 @@
 """Limits on every HTTP reply appauth reads: a deadline for the whole reply, and a size cap enforced while
-reading. Every session appauth builds mounts ``LimitedAdapter``; Key Vault's pipeline gets
-``ReplyDeadlinePolicy`` and ``LimitedTransport`` (a session or transport the app passes in is used as it is).
-
-Why: requests' ``timeout=`` bounds each wait for the next bytes, not the reply ("timeout is not a time limit
-on the entire response download", requests' docs), and neither urllib3 nor azure-core has a total timeout.
-A server that sends one byte every second never trips a read timeout and held a call (and every caller
-waiting for the same token) for as long as it liked; a reply was read whole before anything looked at its
-size, so a 64 MiB error page cost 192 MiB (issue 14, finding 8).
+reading. Every session appauth builds (``http_sessions.new_session``) mounts ``LimitedAdapter``; Key Vault's
+pipeline gets ``ReplyDeadlinePolicy`` and ``LimitedTransport`` (a session or transport the app passes in is used
+as it is). Why, and which deadline applies where: docs/design.md, "Deadlines and size caps".
 
 - ``deadline(seconds)``: every request sent through a ``LimitedAdapter`` in the block, on this thread, ends by
   then, from connecting to the last byte of the body, urllib3's retries below requests included. At the
@@ -18,13 +13,6 @@ size, so a 64 MiB error page cost 192 MiB (issue 14, finding 8).
   (``ReplyTooLargeError``); a Content-Length above it is refused before reading. ``reply_limit(n)`` sets
   another cap for the requests of a block (a federation server's metadata document).
 - ``HttpsOnlyAdapter``, mounted on ``http://`` of a session that carries a secret, refuses at once.
-
-Which deadline applies where (each documented where it is set): managed identity, ``MsiRetryTimeout`` for
-the whole call when given, and each attempt its connect and read timeouts (2 + 15 s); Key Vault, its
-``timeout`` option for the whole read, retries included (30 s, ``vault_client.RETRY_DEFAULTS``); Entra ID
-through msal, integrated Windows authentication and the Key Vault certificate source's vault read,
-``DEFAULT_DEADLINE`` for the whole call; and a caller waiting for another caller's fetch of the same token or
-secret (``single_flight``) waits at most ``DEFAULT_DEADLINE``.
 """
 
 from __future__ import annotations
@@ -294,16 +282,6 @@ class HttpsOnlyAdapter(BaseAdapter):
         """Nothing to release."""
 
 
-def limited_session(*, max_bytes: int, https_only: bool = False, **adapter: Any) -> requests.Session:
-    """A session whose requests keep these limits: ``LimitedAdapter`` on https (and on http unless
-    ``https_only``, which mounts ``HttpsOnlyAdapter`` there). ``adapter``: ``HTTPAdapter``'s arguments."""
-    session = requests.Session()
-    limited = LimitedAdapter(max_bytes=max_bytes, **adapter)
-    session.mount("https://", limited)
-    session.mount("http://", HttpsOnlyAdapter() if https_only else limited)
-    return session
-
-
 def _own_deadline(timeout: Any) -> tuple[float, float]:
     """Outside any ``deadline`` block: the connect and read timeouts added up (DEFAULT_DEADLINE without)."""
     connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
@@ -387,8 +365,8 @@ class ReplyDeadlinePolicy(HTTPPolicy[Any, Any]):
 
 
 class LimitedTransport(RequestsTransport):  # type: ignore[misc]  # azure-core exports it lazily: Any to mypy
-    """azure-core's requests transport whose back-off sleeps end at the deadline; give it a
-    ``limited_session`` so that its requests keep the limits too."""
+    """azure-core's requests transport whose back-off sleeps end at the deadline; give it a session from
+    ``http_sessions.new_session`` so that its requests keep the limits too."""
 
     def sleep(self, duration: float) -> None:
         left = remaining()

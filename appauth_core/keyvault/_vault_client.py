@@ -32,7 +32,8 @@ from azure.core.pipeline import PipelineResponse
 from azure.core.pipeline.policies import RetryPolicy
 
 from .._internal import fork_safety
-from .._internal.http_limits import VAULT_REPLY_MAX_BYTES, LimitedTransport, ReplyDeadlinePolicy, limited_session
+from .._internal.http_limits import VAULT_REPLY_MAX_BYTES, LimitedTransport, ReplyDeadlinePolicy
+from .._internal.http_sessions import new_session
 from .._internal.single_flight import SingleFlight
 from ..errors import AppAuthError, TokenWaitTimeoutError
 from ..tokens._provider import AzureServiceTokenProvider
@@ -319,7 +320,7 @@ class VaultClients:
 
     def _shared_session(self) -> requests.Session:
         if self._session is None:
-            self._session = limited_session(
+            self._session = new_session(
                 max_bytes=VAULT_REPLY_MAX_BYTES, https_only=True, pool_connections=4, pool_maxsize=self._max_connections
             )
         return self._session

@@ -28,7 +28,7 @@ from appauth_core import (
     SourceUnavailableError,
     VaultNotAllowedError,
 )
-from appauth_core._internal.http_limits import limited_session
+from appauth_core._internal.http_sessions import new_session
 from appauth_core.testing import AppRegistration, AzureEmulator
 from appauth_core.tokens._cache import TokenCache
 from appauth_core.tokens.sources._base import TokenRequest
@@ -125,7 +125,7 @@ def test_a_bundle_that_holds_no_certificate_is_named(
 
 def test_a_bundle_a_client_was_told_to_trust_in_code_is_named_by_its_path(tmp_path: Path) -> None:
     wrong = tmp_path / "production-ca.pem"
-    session = limited_session(max_bytes=1024)
+    session = new_session(max_bytes=1024)
     with pytest.raises(CaBundleError) as caught:
         session.get(f"https://127.0.0.1:{free_port()}/", verify=str(wrong), timeout=5)
     assert (caught.value.setting, caught.value.path) == (None, str(wrong))

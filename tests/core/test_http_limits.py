@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from appauth_core._internal import http_limits
+from appauth_core._internal.http_sessions import new_session
 from appauth_core.testing import AzureEmulator
 from tests.hardening.support import ForeignListener
 
@@ -42,14 +43,14 @@ def test_nested_deadlines_the_earlier_one_applies():
 def test_a_content_length_over_the_cap_is_refused_before_the_body_is_read():
     head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000000000\r\n\r\n{}"
     with ForeignListener(reply=head) as server:
-        session = http_limits.limited_session(max_bytes=http_limits.TOKEN_REPLY_MAX_BYTES)
+        session = new_session(max_bytes=http_limits.TOKEN_REPLY_MAX_BYTES)
         with pytest.raises(http_limits.ReplyTooLargeError, match=r"larger than 64 KiB \(it announces 1000000000"):
             session.get(server.url, timeout=5)
         session.close()
 
 
 def test_a_block_may_read_more_than_the_adapter_cap(azure_emulator: AzureEmulator):
-    session = http_limits.limited_session(max_bytes=http_limits.TOKEN_REPLY_MAX_BYTES)
+    session = new_session(max_bytes=http_limits.TOKEN_REPLY_MAX_BYTES)
     azure_emulator.faults.inject("mi.app_service", pad=100 * 1024, times=2)
     with pytest.raises(http_limits.ReplyTooLargeError, match="larger than 64 KiB"):
         _managed_identity_get(azure_emulator, session)
@@ -62,7 +63,7 @@ def test_a_block_may_read_more_than_the_adapter_cap(azure_emulator: AzureEmulato
 
 def test_an_https_only_session_sends_nothing_over_plain_http():
     with ForeignListener() as plain:
-        session = http_limits.limited_session(max_bytes=http_limits.TOKEN_REPLY_MAX_BYTES, https_only=True)
+        session = new_session(max_bytes=http_limits.TOKEN_REPLY_MAX_BYTES, https_only=True)
         with pytest.raises(http_limits.PlainHttpRefusedError, match="over plain http"):
             session.post(f"{plain.url}token", data={"client_secret": "not-for-the-wire"}, timeout=5)
         session.close()
@@ -75,7 +76,7 @@ def test_without_a_new_thread_for_the_watchdog_the_request_still_runs(
     def refuse(self: threading.Thread) -> None:
         raise RuntimeError("can't create new thread at interpreter shutdown")
 
-    session = http_limits.limited_session(max_bytes=http_limits.TOKEN_REPLY_MAX_BYTES)
+    session = new_session(max_bytes=http_limits.TOKEN_REPLY_MAX_BYTES)
     monkeypatch.setattr(threading.Timer, "start", refuse)
     reply = _managed_identity_get(azure_emulator, session)
     assert reply.status_code == 200 and reply.json()["access_token"]

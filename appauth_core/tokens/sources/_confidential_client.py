@@ -37,6 +37,7 @@ from urllib3.util.retry import Retry
 
 from ..._internal import fork_safety, http_limits
 from ..._internal.frame_locals import withhold_tracebacks
+from ..._internal.http_sessions import new_session
 from ...errors import TokenEndpointError
 from ._base import SourceToken, TokenRequest, is_valid_tenant
 from ._redaction import redact
@@ -257,31 +258,16 @@ class _TransientRetry(Retry):
         raise MaxRetryError(cast("ConnectionPool", _pool), url, reason)
 
 
-class _NoRedirects(requests.Session):
+def _msal_session() -> requests.Session:
     """msal's HTTP client, as msal builds its own (a timeout), except that redirects are not followed, plain
-    http is refused, replies keep appauth's limits and transient failures are retried (``_TransientRetry``)
-    rather than only a failed connection once.
-
-    Redirects: a 307 or 308 from the token endpoint would post the form, client secret or assertion included,
-    to wherever it points, and the answer from there would be taken for a token. Plain http: an OpenID
-    configuration naming an http token endpoint would have the secret posted in clear (msal 1.39 refuses
-    that itself; this session refuses any http URL whatever msal does). Limits (``http_limits``): a reply
-    larger than 64 KiB is refused, and the call's deadline (``ConfidentialClients.acquire``) ends it."""
-
-    def __init__(self, timeout: float) -> None:
-        super().__init__()
-        self._timeout = timeout
-        fork_safety.close_connections_in_child(self)
-        retrying = http_limits.LimitedAdapter(
-            max_retries=_TransientRetry.transient(), max_bytes=http_limits.TOKEN_REPLY_MAX_BYTES
-        )
-        self.mount("https://", retrying)
-        self.mount("http://", http_limits.HttpsOnlyAdapter())
-
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
-        kwargs.setdefault("timeout", self._timeout)
-        kwargs["allow_redirects"] = False
-        return super().request(method, url, *args, **kwargs)
+    http is refused, replies keep appauth's limits and transient failures are retried (``_TransientRetry``).
+    Why each: docs/design.md, "Why msal, requests and a hand-written managed identity"."""
+    return new_session(
+        max_bytes=http_limits.TOKEN_REPLY_MAX_BYTES,
+        https_only=True,
+        retries=_TransientRetry.transient(),
+        timeout=HTTP_TIMEOUT_SECONDS,
+    )
 
 
 class ConfidentialClients:
@@ -412,7 +398,7 @@ class ConfidentialClients:
                     authority=authority,
                     instance_discovery=False,
                     validate_authority=False,
-                    http_client=_NoRedirects(HTTP_TIMEOUT_SECONDS),
+                    http_client=_msal_session(),
                     token_cache=_NothingStored(),
                 )
                 self._apps[key] = app

@@ -34,7 +34,8 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
-from ..._internal import fork_safety, http_limits
+from ..._internal import http_limits
+from ..._internal.http_sessions import new_session
 from ...errors import AzureServiceTokenProviderError, SourceUnavailableError
 from . import _ws_trust as ws_trust
 from ._base import SourceToken, TokenRequest, is_valid_tenant
@@ -90,10 +91,9 @@ class IntegratedWindowsSource:
         self._upn = upn
         self._environ = environ
         self._timeout = timeout
-        # https only, every reply within the limits (http_limits); no request follows a redirect (each passes
-        # allow_redirects=False): the Kerberos token, the assertion and the MEX URL stay where they were sent.
-        self._session = http_limits.limited_session(max_bytes=http_limits.TOKEN_REPLY_MAX_BYTES, https_only=True)
-        fork_safety.close_connections_in_child(self._session)
+        # https only, every reply within the limits, no redirect followed: the Kerberos token, the assertion
+        # and the MEX URL stay where they were sent.
+        self._session = new_session(max_bytes=http_limits.TOKEN_REPLY_MAX_BYTES, https_only=True)
 
     def __repr__(self) -> str:
         return f"IntegratedWindowsSource(upn={self._upn!r})" if self._upn else "IntegratedWindowsSource()"

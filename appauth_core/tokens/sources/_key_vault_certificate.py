@@ -27,6 +27,7 @@ from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOpt
 from azure.core.exceptions import AzureError, HttpResponseError
 
 from ..._internal import fork_safety, http_limits
+from ..._internal.http_sessions import new_session
 from ...errors import (
     AzureServiceTokenProviderError,
     ConnectionStringError,
@@ -332,7 +333,7 @@ def _limited_pipeline() -> dict[str, Any]:
     """SecretClient options that keep the read within appauth's limits (``http_limits``): the whole read,
     retries and their waits included, within ``DEFAULT_DEADLINE``; a reply of at most 1 MiB; https only. The
     session is the client's own, closed with it."""
-    session = http_limits.limited_session(max_bytes=http_limits.VAULT_REPLY_MAX_BYTES, https_only=True)
+    session = new_session(max_bytes=http_limits.VAULT_REPLY_MAX_BYTES, https_only=True)
     return {
         "transport": http_limits.LimitedTransport(session=session, session_owner=True),
         "per_call_policies": [http_limits.ReplyDeadlinePolicy(http_limits.DEFAULT_DEADLINE)],

@@ -40,6 +40,7 @@ from typing import Any, Literal
 import requests
 
 from ..._internal import fork_safety, http_limits
+from ..._internal.http_sessions import new_session
 from ...errors import AzureServiceTokenProviderError, SourceUnavailableError
 from .._token_claims import fingerprint
 from ._base import SourceToken, TokenRequest, is_valid_resource
@@ -329,45 +330,6 @@ def normalize_thumbprint(thumbprint: str) -> str | None:
     return digits if re.fullmatch(r"[0-9a-f]{40}", digits) else None
 
 
-class PinnedCertificateAdapter(http_limits.LimitedAdapter):
-    """HTTPS whose only trust anchor is the SHA-1 of the server's DER certificate.
-
-    Service Fabric's endpoint presents a cluster certificate no public CA signed; the platform puts its
-    thumbprint in IDENTITY_SERVER_THUMBPRINT. urllib3 checks ``assert_fingerprint`` right after the TLS
-    handshake, before a byte of the request (with its ``Secret`` header) is sent. CA validation and any
-    ``verify=``/REQUESTS_CA_BUNDLE setting are switched off on purpose: the pin replaces them. Proxies are
-    refused, since a forwarding proxy would present its own certificate. Replies keep appauth's limits
-    (``http_limits``: a deadline for the whole reply, at most 64 KiB).
-    """
-
-    def __init__(self, thumbprint: str) -> None:
-        self._thumbprint = thumbprint
-        super().__init__(max_retries=0)
-
-    def init_poolmanager(self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any) -> None:
-        super().init_poolmanager(connections, maxsize, block, assert_fingerprint=self._thumbprint, **pool_kwargs)
-
-    def build_connection_pool_key_attributes(
-        self, request: requests.PreparedRequest, verify: bool | str, cert: str | tuple[str, str] | None = None
-    ) -> Any:
-        return super().build_connection_pool_key_attributes(request, False, cert)
-
-    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
-        super().cert_verify(conn, url, False, cert)
-
-    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
-        raise requests.exceptions.SSLError("a pinned Service Fabric endpoint is never reached through a proxy")
-
-
-def _pinned_session(thumbprint: str) -> requests.Session:
-    session = requests.Session()
-    session.trust_env = False  # no proxies, no netrc, no CA bundle from the environment
-    session.adapters.clear()
-    session.mount("https://", PinnedCertificateAdapter(thumbprint))
-    fork_safety.close_connections_in_child(session)
-    return session
-
-
 # --- internal failures, turned into the public errors in one place ----------------------------------
 
 
@@ -416,7 +378,7 @@ class ManagedIdentitySource:
     no answer only until the back-off (10 s doubling to 5 min) has passed. ``arc_key_dir``:
     the one folder Arc challenge keys are read from (default: the agent's own folder). ``session``: the
     ``requests`` session for every host but Service Fabric, which always gets its own pinned one; the
-    default one keeps appauth's reply limits (``http_limits.limited_session``), a session given is used as
+    default one keeps appauth's reply limits (``http_sessions.new_session``), a session given is used as
     it is.
     """
 
@@ -444,8 +406,14 @@ class ManagedIdentitySource:
         self._probe = probe
         self._owns_session = session is None
         self._session = session or self._default_session()
-        self._pinned_session = (  # checked to be a valid thumbprint before its first use
-            _pinned_session(normalize_thumbprint(self.host.thumbprint or "") or "")
+        # Service Fabric's endpoint presents a cluster certificate no public CA signed; the platform names its
+        # SHA-1 in IDENTITY_SERVER_THUMBPRINT, which becomes the session's only trust anchor (checked to be a
+        # valid thumbprint before its first use).
+        self._pinned_session = (
+            new_session(
+                max_bytes=http_limits.TOKEN_REPLY_MAX_BYTES,
+                pinned_sha1=normalize_thumbprint(self.host.thumbprint or "") or "",
+            )
             if self.host.kind == "service_fabric"
             else None
         )
@@ -459,12 +427,9 @@ class ManagedIdentitySource:
 
     @staticmethod
     def _default_session() -> requests.Session:
-        session = http_limits.limited_session(max_bytes=http_limits.TOKEN_REPLY_MAX_BYTES)
         # Never through a proxy: IMDS refuses forwarded requests, and the other endpoints are local (the
         # .NET library also set Proxy = null). Nothing here is https, so no CA bundle is needed either.
-        session.trust_env = False
-        fork_safety.close_connections_in_child(session)
-        return session
+        return new_session(max_bytes=http_limits.TOKEN_REPLY_MAX_BYTES, use_environment=False)
 
     def close(self) -> None:
         """Close the HTTP connections this source opened (not those of a session it was given)."""
