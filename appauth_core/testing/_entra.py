@@ -1,5 +1,5 @@
-"""Entra ID (OpenID discovery, JWKS, client-credentials token endpoints) and the three ARM routes the
-real Azure CLI needs to log in against a custom cloud. Shapes and error texts follow the live service
+"""Entra ID: OpenID discovery, JWKS and the client-credentials token endpoints (v1 and v2); the ARM routes
+served on the same port live in ``_arm``. Shapes and error texts follow the live service
 (see shared research notes, protocols.md section 3)."""
 
 from __future__ import annotations
@@ -11,20 +11,13 @@ from typing import Any
 
 import jwt
 
+from ._arm import ArmStandIn
 from ._directory import AppRegistration, Directory
 from ._federation import SAML1_GRANT, SAML2_GRANT, AssertionRejected, FederationStandIn
 from ._http import Handler, Request, Response
 from ._tokens import InvalidToken, TokenIssuer, audience_for_resource, resource_from_scope
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-ARM_AUDIENCES = frozenset(
-    {
-        "https://management.core.windows.net/",
-        "https://management.core.windows.net",
-        "https://management.azure.com/",
-        "https://management.azure.com",
-    }
-)
 _ASSERTION_SKEW = 300  # Entra tolerates five minutes of clock skew on client assertions
 _NO_STORE = {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"}
 
@@ -79,22 +72,20 @@ def _missing(parameter: str) -> AadError:
 
 
 class EntraStandIn:
-    """Serves ``https://127.0.0.1:<port>/{tenant}/...`` as Entra ID and ``/metadata``, ``/subscriptions``,
-    ``/tenants`` as the ARM endpoints of a custom cloud."""
+    """Serves ``https://127.0.0.1:<port>/{tenant}/...`` as Entra ID, and hands ``/metadata``,
+    ``/subscriptions`` and ``/tenants`` to its ``ArmStandIn`` (the ARM endpoints of a custom cloud)."""
 
     def __init__(self, directory: Directory, issuer: TokenIssuer, federation: FederationStandIn | None = None) -> None:
         self.directory = directory
         self.issuer = issuer
         self.federation = federation or FederationStandIn()
+        self.arm = ArmStandIn(directory, issuer)
 
     def route(self, request: Request) -> tuple[str, Handler]:
+        arm = self.arm.route(request)
+        if arm is not None:
+            return arm
         parts = [p for p in request.path.split("/") if p]
-        if request.method == "GET" and parts[:2] == ["metadata", "endpoints"]:
-            return "arm.metadata", self._cloud_metadata
-        if request.method == "GET" and parts == ["subscriptions"]:
-            return "arm.subscriptions", self._subscriptions
-        if request.method == "GET" and parts == ["tenants"]:
-            return "arm.tenants", self._tenants
         if request.method == "GET" and len(parts) == 3 and parts[:2] == ["common", "userrealm"]:
             return "entra.userrealm", self.federation.user_realm
         if len(parts) >= 2:
@@ -393,126 +384,6 @@ class EntraStandIn:
             "No matching federated identity record found for presented assertion. Assertion Issuer: "
             f"'{unverified.get('iss')}'. Assertion Subject: '{unverified.get('sub')}'. Assertion Audience: "
             f"'{unverified.get('aud')}'.",
-        )
-
-    # --- ARM, just enough for `az cloud register` and `az login` -----------------------------------
-
-    def _cloud_metadata(self, request: Request) -> Response:
-        base = f"https://{request.host}"
-        return Response.json(
-            200,
-            {
-                "name": "AppAuthEmulator",
-                "portal": f"{base}/portal",
-                "authentication": {
-                    "loginEndpoint": base,
-                    "audiences": ["https://management.core.windows.net/", "https://management.azure.com/"],
-                    "tenant": "common",
-                    "identityProvider": "AAD",
-                },
-                "media": "https://rest.media.azure.net",
-                "graphAudience": "https://graph.windows.net/",
-                "graph": "https://graph.windows.net/",
-                "microsoftGraphResourceId": "https://graph.microsoft.com/",
-                "resourceManager": f"{base}/",
-                "suffixes": {
-                    "keyVaultDns": "vault.azure.net",
-                    "storage": "core.windows.net",
-                    "acrLoginServer": "azurecr.io",
-                    "sqlServerHostname": "database.windows.net",
-                },
-            },
-        )
-
-    def _arm_caller(self, request: Request) -> dict[str, Any] | Response:
-        auth = request.header("authorization") or ""
-        if not auth.lower().startswith("bearer "):
-            return Response.json(
-                401,
-                {
-                    "error": {
-                        "code": "AuthenticationFailed",
-                        "message": "Authentication failed. The 'Authorization' header is missing.",
-                    }
-                },
-            )
-        try:
-            claims = self.issuer.verify(auth[7:].strip())
-        except InvalidToken:
-            return Response.json(
-                401,
-                {"error": {"code": "InvalidAuthenticationToken", "message": "The access token is invalid."}},
-            )
-        if claims.get("aud") not in ARM_AUDIENCES:
-            return Response.json(
-                401,
-                {
-                    "error": {
-                        "code": "InvalidAuthenticationTokenAudience",
-                        "message": "The access token has been obtained for wrong audience or resource "
-                        f"'{claims.get('aud')}'.",
-                    }
-                },
-            )
-        if int(claims["exp"]) < time.time():
-            return Response.json(
-                401,
-                {
-                    "error": {
-                        "code": "ExpiredAuthenticationToken",
-                        "message": "The access token expiry UTC time has passed.",
-                    }
-                },
-            )
-        return claims
-
-    def _subscriptions(self, request: Request) -> Response:
-        caller = self._arm_caller(request)
-        if isinstance(caller, Response):
-            return caller
-        sub = self.directory.subscription_id
-        value = []
-        if caller["tid"] == self.directory.home_tenant.tenant_id:
-            value.append(
-                {
-                    "id": f"/subscriptions/{sub}",
-                    "authorizationSource": "RoleBased",
-                    "managedByTenants": [],
-                    "subscriptionId": sub,
-                    "tenantId": caller["tid"],
-                    "displayName": "appauth emulator subscription",
-                    "state": "Enabled",
-                    "subscriptionPolicies": {
-                        "locationPlacementId": "Public_2014-09-01",
-                        "quotaId": "PayAsYouGo_2014-09-01",
-                        "spendingLimit": "Off",
-                    },
-                }
-            )
-        return Response.json(200, {"value": value, "count": {"type": "Total", "value": len(value)}})
-
-    def _tenants(self, request: Request) -> Response:
-        caller = self._arm_caller(request)
-        if isinstance(caller, Response):
-            return caller
-        tenant = self.directory.tenants[caller["tid"]]
-        return Response.json(
-            200,
-            {
-                "value": [
-                    {
-                        "id": f"/tenants/{tenant.tenant_id}",
-                        "tenantId": tenant.tenant_id,
-                        "countryCode": "US",
-                        "displayName": "appauth emulator",
-                        "domains": [tenant.domain],
-                        "tenantCategory": "Home",
-                        "defaultDomain": tenant.domain,
-                        "tenantType": "AAD",
-                    }
-                ],
-                "count": {"type": "Total", "value": 1},
-            },
         )
 
 
