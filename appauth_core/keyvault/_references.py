@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 
 from ..errors import InvalidReferenceError, InvalidSecretNameError
+from ..tokens._secret_uri import SecretUriError, parse_secret_uri
 from ..tokens._vault_hosts import VaultOrigin, address_suffix_vault
 
 REFERENCE_PREFIX = "@Microsoft.KeyVault("
@@ -117,14 +118,10 @@ def _fields(value: str, body: str) -> dict[str, str]:
 
 def _from_secret_uri(value: str, uri: str) -> SecretRef:
     try:
-        origin = VaultOrigin.parse(uri, allow_path=True)
-    except ValueError as exc:
-        raise _invalid(value, f"SecretUri: {exc}") from None
-    path = uri.split("://", 1)[1].partition("/")[2]
-    segments = path.rstrip("/").split("/") if path.rstrip("/") else []
-    if len(segments) not in (2, 3) or segments[0].lower() != "secrets":
-        raise _invalid(value, "SecretUri must look like https://<vault>/secrets/<name>[/<version>]")
-    return _ref(value, origin, segments[1], segments[2] if len(segments) == 3 else None)
+        address = parse_secret_uri(uri)
+    except SecretUriError as exc:
+        raise _invalid(value, f"SecretUri is not https://<vault>/secrets/<name>[/<version>]: {exc}") from None
+    return _ref(value, address.origin, address.name, address.version)
 
 
 def _from_vault_name(value: str, fields: dict[str, str], vault_suffix: str) -> SecretRef:

@@ -26,7 +26,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import requests
-from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
+from azure.core.credentials import AccessTokenInfo, TokenRequestOptions
 from azure.core.exceptions import AzureError, ClientAuthenticationError
 from azure.core.pipeline import PipelineResponse
 from azure.core.pipeline.policies import RetryPolicy
@@ -36,6 +36,7 @@ from .._internal.http_limits import VAULT_REPLY_MAX_BYTES, LimitedTransport, Rep
 from .._internal.http_sessions import new_session
 from .._internal.single_flight import SingleFlight
 from ..errors import AppAuthError, TokenWaitTimeoutError
+from ..tokens._credential_adapter import CredentialAdapter
 from ..tokens._provider import AzureServiceTokenProvider
 from ..tokens._vault_hosts import VaultOrigin
 from ..tokens._vault_scope import KeyVaultScopedCredential
@@ -108,19 +109,10 @@ class BoundedRetryPolicy(RetryPolicy[Any, Any]):
         return bool(super().is_retry(settings, response))
 
 
-class RenewingCredential:
+class RenewingCredential(CredentialAdapter):
     """The provider as ``SecretClient``'s credential, plus ``renew``: a new token in place of one Key Vault
-    refused with a 401 (a wrong audience, a tenant move, a token minted before a role change or revoked).
-
-    Why this is needed: on a 401, ``ChallengeAuthPolicy`` (like azure-core's ``BearerTokenCredentialPolicy``)
-    drops its own copy of the token and asks the credential again, with the same scope and no claims. Our
-    cache then hands back the very token that was refused, the policy's resend is refused too, and every
-    read fails until that token expires (~24 h for a managed identity).
-
-    Why the renewal is decided in ``VaultClients.fetch`` and not when the policy asks again: that second
-    request cannot be told from a first one (the challenge discovery after a new client, or after the
-    policy evicted the challenge, asks in the same way), one policy serves every thread reading that vault,
-    and only the 401's own request says which token was refused.
+    refused with a 401 (a wrong audience, a tenant move, a token minted before a role change or revoked), which
+    ``VaultClients.fetch`` calls with the refused token. Why: docs/design.md, "A token Key Vault refused".
 
     ``renew`` forces at most one token request per refused token: renewals of one (resource, tenant) are
     single-flight (32 readers refused at once cause one token request), and each first checks that the
@@ -135,25 +127,10 @@ class RenewingCredential:
         self._issued: dict[tuple[str, str | None], str] = {}
         self._renewals: SingleFlight[bool] = SingleFlight(TokenWaitTimeoutError.after)
 
-    def get_token(
-        self,
-        *scopes: str,
-        claims: str | None = None,
-        tenant_id: str | None = None,
-        enable_cae: bool = False,
-        **kwargs: Any,
-    ) -> AccessToken:
-        token = self._provider.get_token(*scopes, claims=claims, tenant_id=tenant_id, enable_cae=enable_cae, **kwargs)
-        self._remember(scopes, tenant_id, token.token)
-        return token
-
-    def get_token_info(self, *scopes: str, options: TokenRequestOptions | None = None) -> AccessTokenInfo:
+    def _token_info(self, scopes: tuple[str, ...], options: TokenRequestOptions) -> AccessTokenInfo:
         info = self._provider.get_token_info(*scopes, options=options)
-        self._remember(scopes, (options or {}).get("tenant_id"), info.token)
+        self._remember(scopes, options.get("tenant_id"), info.token)
         return info
-
-    def close(self) -> None:
-        """Nothing to release: the provider belongs to the app. Part of azure-core's ``SupportsTokenInfo``."""
 
     def renew(self, refused: str) -> None:
         """Make the cache hold a newer token than ``refused`` (one Key Vault answered 401 to). Raises the

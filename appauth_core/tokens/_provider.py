@@ -15,7 +15,6 @@ import math
 import os
 import time
 from collections.abc import Mapping
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,6 +26,7 @@ from ..errors import Attempt, AzureServiceTokenProviderError, ConnectionStringEr
 from ._async_credential import AsyncCredential
 from ._cache import CacheEntry, TokenCache, new_entry, shared_cache
 from ._connection_string import ENVIRONMENT_VARIABLE, ConnectionSettings, parse_connection_string
+from ._credential_adapter import CredentialAdapter
 from ._result import AppAuthenticationResult, Principal
 from ._scopes import resource_from_scopes, token_info, token_info_request
 from ._selection import default_chain, source_for
@@ -40,7 +40,7 @@ _MAX_REMEMBERED_KEYS = 1024
 _LATEST_EXPIRY = 253402300799.0  # 9999-12-31 23:59:59 UTC: the last moment expires_on (a datetime) can hold
 
 
-class AzureServiceTokenProvider:
+class AzureServiceTokenProvider(CredentialAdapter):
     """Get access tokens for Azure resources without credentials in code.
 
     ``connection_string``: ``None`` reads ``AzureServicesAuthConnectionString``; absent or empty means the
@@ -175,6 +175,9 @@ class AzureServiceTokenProvider:
         """azure-core ``SupportsTokenInfo`` (what SecretClient 4.9+ calls first)."""
         return token_info(self._entry(*token_info_request(scopes, options)))
 
+    def _token_info(self, scopes: tuple[str, ...], options: TokenRequestOptions) -> AccessTokenInfo:
+        return self.get_token_info(*scopes, options=options)
+
     @property
     def aio(self) -> AsyncCredential:
         """This provider as an azure-core ``AsyncTokenCredential`` / ``AsyncSupportsTokenInfo``, for the
@@ -188,14 +191,6 @@ class AzureServiceTokenProvider:
 
     def close(self) -> None:
         """Nothing to release: sources own no resource that outlives a call. Present for azure-core."""
-
-    def __enter__(self) -> AzureServiceTokenProvider:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     # --- internals --------------------------------------------------------------------------------
 

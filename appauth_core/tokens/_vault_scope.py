@@ -1,27 +1,18 @@
-"""Which resources a Key Vault token may be for: the guard on the credential every Key Vault client gets.
-
-``SecretClient`` asks its credential for whatever scope the vault's first 401 names (its ``scope=``, else
-its ``resource=`` + ``/.default``). The SDK's own check, that the vault's host ends with ``"." +`` the
-resource's host, is off for loopback vaults (the emulator's challenge names ``vault.azure.net``, which can
-never be a suffix of ``127.0.0.1``), and where it is on it lets ``https://azure.net`` through for
-``myvault.vault.azure.net`` and ``https://contoso.com`` for an allowed ``kv.contoso.com``. So whatever
-answers at an address the app reads secrets from could ask for an Azure Resource Manager or Graph token
-and receive it.
-
-``KeyVaultScopedCredential`` wraps the credential of both Key Vault clients (``KeyVaultSecrets``' and the
-Key Vault certificate source's) and refuses every scope that is not a Key Vault resource, before any token
-is requested: Azure's public and sovereign clouds' (``KEY_VAULT_RESOURCES``) and at most one the app
-configures (Azure Stack Hub, a private cloud). azure-identity holds the same rule for its challenge policy:
-the challenge's scope must be a Key Vault scope.
+"""Which resources a Key Vault token may be for: ``KeyVaultScopedCredential``, the guard on the credential of
+both Key Vault clients (``KeyVaultSecrets``' and the Key Vault certificate source's). It refuses every scope
+that is not a Key Vault resource, before any token is requested: Azure's public and sovereign clouds'
+(``KEY_VAULT_RESOURCES``) and at most one the app configures (Azure Stack Hub, a private cloud). Why the SDK's
+own check is not enough: docs/design.md, "The Key Vault resource guard".
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
+from azure.core.credentials import AccessTokenInfo, TokenRequestOptions
 
 from ..errors import VaultResourceNotAllowedError
+from ._credential_adapter import CredentialAdapter, ask
 from ._vault_hosts import PUBLIC_VAULT_SUFFIXES, VaultOrigin
 
 KEY_VAULT_RESOURCES = tuple(f"https://{suffix}" for suffix in PUBLIC_VAULT_SUFFIXES)
@@ -45,12 +36,13 @@ def key_vault_resource(value: str, *, setting: str = "key_vault_resource") -> st
         ) from None
 
 
-class KeyVaultScopedCredential:
-    """``credential`` as one vault's Key Vault client credential: tokens for Key Vault's resources only
-    (``KEY_VAULT_RESOURCES`` and ``configured``, as made by ``key_vault_resource``), whatever that vault's
-    challenge asks for. Any other scope raises ``VaultResourceNotAllowedError``, naming ``vault_url`` and the
-    resource asked for, without calling ``credential``; ``how_to_allow`` ends its message (what the app
-    sets to accept another resource). Scopes are compared without ``/.default``, a trailing slash and case.
+class KeyVaultScopedCredential(CredentialAdapter):
+    """``credential`` (any azure-core credential) as one vault's Key Vault client credential: tokens for Key
+    Vault's resources only (``KEY_VAULT_RESOURCES`` and ``configured``, as made by ``key_vault_resource``),
+    whatever that vault's challenge asks for. Any other scope raises ``VaultResourceNotAllowedError``, naming
+    ``vault_url`` and the resource asked for, without calling ``credential``; ``how_to_allow`` ends its message
+    (what the app sets to accept another resource). Scopes are compared without ``/.default``, a trailing
+    slash and case. ``close`` leaves ``credential`` open: it belongs to the app (or to the client cache).
     """
 
     def __init__(self, credential: Any, *, vault_url: str, configured: str | None = None, how_to_allow: str) -> None:
@@ -60,38 +52,9 @@ class KeyVaultScopedCredential:
         self._allowed = frozenset(resource.lower() for resource in self._resources)
         self._how_to_allow = how_to_allow
 
-    def get_token(
-        self,
-        *scopes: str,
-        claims: str | None = None,
-        tenant_id: str | None = None,
-        enable_cae: bool = False,
-        **kwargs: Any,
-    ) -> AccessToken:
+    def _token_info(self, scopes: tuple[str, ...], options: TokenRequestOptions) -> AccessTokenInfo:
         self._check(scopes)
-        token: AccessToken = self._credential.get_token(
-            *scopes, claims=claims, tenant_id=tenant_id, enable_cae=enable_cae, **kwargs
-        )
-        return token
-
-    def get_token_info(self, *scopes: str, options: TokenRequestOptions | None = None) -> AccessTokenInfo:
-        self._check(scopes)
-        get_token_info = getattr(self._credential, "get_token_info", None)
-        if get_token_info is not None:
-            info: AccessTokenInfo = get_token_info(*scopes, options=options)
-            return info
-        # A credential with get_token only (azure-core's TokenCredential), asked as azure-core would ask it.
-        options = options or {}
-        token = self._credential.get_token(
-            *scopes,
-            claims=options.get("claims"),
-            tenant_id=options.get("tenant_id"),
-            enable_cae=options.get("enable_cae", False),
-        )
-        return AccessTokenInfo(token.token, token.expires_on)
-
-    def close(self) -> None:
-        """The wrapped credential belongs to the app (or to the client cache): it is not closed here."""
+        return ask(self._credential, scopes, options)
 
     def _check(self, scopes: tuple[str, ...]) -> None:
         for scope in scopes or ("",):

@@ -18,7 +18,6 @@ from appauth_core.tokens.sources._client_secret import ClientSecretSource
 from appauth_core.tokens.sources._key_vault_certificate import (
     KeyVaultCertificateSource,
     TokenSourceCredential,
-    _is_loopback,
     parse_secret_identifier,
 )
 from tests.core.test_certificate_source import NOW, make_certificate, pfx_bytes
@@ -289,24 +288,47 @@ def test_bad_identifiers_are_refused_like_dotnet(identifier, problem):
 
 def test_identifier_parts():
     versioned = parse_secret_identifier("https://contoso.vault.azure.net/secrets/app-cert/0123abcd")
-    assert (versioned.vault_url, versioned.name, versioned.version) == (
-        "https://contoso.vault.azure.net",
+    assert (versioned.origin.url, versioned.name, versioned.version) == (
+        "https://contoso.vault.azure.net/",
         "app-cert",
         "0123abcd",
     )
     latest = parse_secret_identifier("https://127.0.0.1:8443/secrets/app-cert/")
-    assert (latest.vault_url, latest.name, latest.version, latest.host) == (
-        "https://127.0.0.1:8443",
+    assert (latest.origin.url, latest.name, latest.version, latest.origin.is_loopback) == (
+        "https://127.0.0.1:8443/",
         "app-cert",
         None,
-        "127.0.0.1",
+        True,
     )
 
 
-def test_challenge_resource_is_checked_except_for_local_vaults():
-    assert _is_loopback("127.0.0.1") and _is_loopback("::1") and _is_loopback("LOCALHOST")
-    assert not _is_loopback("contoso.vault.azure.net")
-    assert not _is_loopback("10.0.0.1")
+@pytest.mark.parametrize(
+    "identifier",
+    [
+        "https://user:Qz8vKx2Lw9Mj@contoso.vault.azure.net/secrets/app-cert",  # credentials would reach the client
+        "https://contoso.vault.azure.net/secrets/app-cert?api-version=7.4",
+        "https://contoso.vault.azure.net/secrets/app-cert#latest",
+    ],
+)
+def test_an_identifier_a_vault_url_cannot_be_is_refused(identifier):
+    with pytest.raises(ConnectionStringError) as raised:
+        KeyVaultCertificateSource("app", identifier, vault_token_source=FailingIdentity())
+    assert "Specified secret identifier is not a valid URI." in str(raised.value)
+    assert "Qz8vKx2Lw9Mj" not in str(raised.value)  # a password in the URL is not quoted back
+
+
+@pytest.mark.parametrize(
+    ("host", "local"),
+    [
+        ("127.0.0.1", True),
+        ("[::1]", True),
+        ("LOCALHOST", True),
+        ("contoso.vault.azure.net", False),
+        ("10.0.0.1", False),
+    ],
+)
+def test_challenge_resource_is_checked_except_for_local_vaults(host, local):
+    assert parse_secret_identifier(f"https://{host}/secrets/app-cert").origin.is_loopback is local
 
 
 def test_credential_adapter_speaks_azure_core(azure_emulator, azure_emulator_env):
@@ -319,5 +341,5 @@ def test_credential_adapter_speaks_azure_core(azure_emulator, azure_emulator_env
     assert info.token_type == "Bearer"
     assert info.expires_on > NOW.timestamp()
     assert credential.token_tenant == credential.challenge_tenant == azure_emulator.tenant_id
-    with pytest.raises(ValueError, match="expected one scope"):
+    with pytest.raises(ValueError, match="exactly one scope"):
         credential.get_token(VAULT + "/.default", STORAGE + "/.default")

@@ -139,3 +139,14 @@ def test_a_configured_resource_must_be_an_https_origin(value):
         KeyVaultCertificateSource(
             "app", f"{VAULT_URL}secrets/cert", vault_token_source=object(), key_vault_resource=value
         )  # type: ignore[arg-type]
+
+
+def test_get_token_asks_a_credential_with_get_token_info_through_it_with_the_options_given():
+    inner = InfoCredential()
+    token = guard(inner).get_token("https://vault.azure.net/.default", tenant_id="t", enable_cae=True)
+    assert (token.token, token.expires_on) == ("info-token", 1_900_000_000)
+    guard(inner).get_token("https://vault.azure.net/.default", claims='{"access_token": {}}')
+    assert inner.asked == [
+        (("https://vault.azure.net/.default",), {"options": {"tenant_id": "t", "enable_cae": True}}),
+        (("https://vault.azure.net/.default",), {"options": {"claims": '{"access_token": {}}'}}),
+    ]

@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import ipaddress
+import re
 import threading
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, NoReturn
-from urllib.parse import urlsplit
+from typing import Any
 
-from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
+from azure.core.credentials import AccessTokenInfo, TokenRequestOptions
 from azure.core.exceptions import AzureError, HttpResponseError
 
 from ..._internal import fork_safety, http_limits
@@ -34,6 +32,10 @@ from ...errors import (
     TokenEndpointError,
     VaultResourceNotAllowedError,
 )
+from .._connection_string import REDACTED
+from .._credential_adapter import CredentialAdapter
+from .._scopes import resource_from_scopes
+from .._secret_uri import SecretAddress, SecretUriError, parse_secret_uri
 from .._token_claims import unverified_claims
 from .._vault_scope import KeyVaultScopedCredential
 from .._vault_scope import key_vault_resource as canonical_resource
@@ -53,64 +55,36 @@ _HOW_TO_ALLOW_RESOURCE = (
 
 # --- the identifier ------------------------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class SecretIdentifier:
-    """``https://contoso.vault.azure.net/secrets/app-cert/0123...`` split into its parts."""
-
-    vault_url: str  # scheme and host: what SecretClient takes
-    name: str
-    version: str | None
-
-    @property
-    def host(self) -> str:
-        return urlsplit(self.vault_url).hostname or ""
+_IDENTIFIER_PROBLEMS = {  # .NET's words for each problem
+    "not_a_uri": "Specified secret identifier is not a valid URI.",
+    "not_https": "Specified identifier must use HTTPS.",
+    "not_a_secret": "Specified identifier is not a secret identifier.",
+}
 
 
-def parse_secret_identifier(identifier: str) -> SecretIdentifier:
-    """Checked as .NET checked it (absolute URI, https, ``/secrets/`` path), with the expected form added.
+def _shown(identifier: str) -> str:
+    """The identifier as a message may quote it: a user name and password in it replaced."""
+    return re.sub(r"(?<=://)[^/@]*@", f"{REDACTED}@", identifier)
 
-    Raises ``ConnectionStringError`` (a ``ValueError``) naming ``KeyVaultCertificateSecretIdentifier``."""
+
+def parse_secret_identifier(identifier: str) -> SecretAddress:
+    """The secret ``identifier`` names (``parse_secret_uri``). Raises ``ConnectionStringError`` (a
+    ``ValueError``) naming ``KeyVaultCertificateSecretIdentifier``, in .NET's words."""
     try:
-        parts = urlsplit(identifier.strip())
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
-    except ValueError:  # an unclosed "[", a bad port: not a URI
-        _bad_identifier("Specified secret identifier is not a valid URI.", identifier)
-    if not parts.scheme or not parts.netloc or " " in identifier.strip():
-        _bad_identifier("Specified secret identifier is not a valid URI.", identifier)
-    if parts.scheme.lower() != "https":
-        _bad_identifier("Specified identifier must use HTTPS.", identifier)
-    segments = parts.path.split("/")[1:]
-    if segments and segments[-1] == "":
-        segments = segments[:-1]  # a trailing slash: ".../secrets/name/" means the latest version
-    if len(segments) not in (2, 3) or segments[0].lower() != "secrets" or not all(segments[1:]):
-        _bad_identifier("Specified identifier is not a secret identifier.", identifier)
-    version = segments[2] if len(segments) == 3 else None
-    return SecretIdentifier(f"https://{parts.netloc}", segments[1], version)
-
-
-def _bad_identifier(problem: str, identifier: str) -> NoReturn:
-    raise ConnectionStringError(
-        f"{_RETRIEVAL_FAILED} {problem} {IDENTIFIER_KEY} is '{identifier}'; expected {_IDENTIFIER_FORM}.",
-        key=IDENTIFIER_KEY,
-    )
-
-
-def _is_loopback(host: str) -> bool:
-    """``localhost``, ``127.0.0.0/8`` and ``::1``: a local vault (the emulator) whose address cannot match the
-    ``vault.azure.net`` resource its challenge names, so the SDK's resource check must be off for it only."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+        return parse_secret_uri(identifier)
+    except SecretUriError as exc:
+        raise ConnectionStringError(
+            f"{_RETRIEVAL_FAILED} {_IDENTIFIER_PROBLEMS[exc.problem]} {IDENTIFIER_KEY} is '{_shown(identifier)}' "
+            f"({exc}); "
+            f"expected {_IDENTIFIER_FORM}.",
+            key=IDENTIFIER_KEY,
+        ) from None
 
 
 # --- azure-core credential over a TokenSource -----------------------------------------------------
 
 
-class TokenSourceCredential:
+class TokenSourceCredential(CredentialAdapter):
     """What ``SecretClient`` needs (``get_token`` / ``get_token_info``), answered by a ``TokenSource``.
 
     Remembers the tenant of the last token (its ``tid``) and of the vault's challenge, for the tenant
@@ -123,44 +97,18 @@ class TokenSourceCredential:
         self.token_tenant: str | None = None
         self.challenge_tenant: str | None = None
 
-    def get_token(
-        self,
-        *scopes: str,
-        claims: str | None = None,
-        tenant_id: str | None = None,
-        enable_cae: bool = False,
-        **kwargs: Any,
-    ) -> AccessToken:
-        token = self._token(scopes, tenant_id)
-        return AccessToken(token.access_token, int(token.expires_on))
-
-    def get_token_info(self, *scopes: str, options: TokenRequestOptions | None = None) -> AccessTokenInfo:
-        token = self._token(scopes, (options or {}).get("tenant_id"))
+    def _token_info(self, scopes: tuple[str, ...], options: TokenRequestOptions) -> AccessTokenInfo:
+        tenant_id = options.get("tenant_id")
+        self.challenge_tenant = tenant_id or self.challenge_tenant
+        token = self.source.get_token(
+            TokenRequest(resource_from_scopes(scopes), tenant_id or None, self.authority_host)
+        )
+        tid = unverified_claims(token.access_token).get("tid")
+        self.token_tenant = str(tid) if tid else self.token_tenant
         refresh_on = int(token.refresh_on) if token.refresh_on is not None else None
         return AccessTokenInfo(
             token.access_token, int(token.expires_on), token_type=token.token_type, refresh_on=refresh_on
         )
-
-    def close(self) -> None:
-        """Nothing to release; part of azure-core's ``SupportsTokenInfo``."""
-
-    def __enter__(self) -> TokenSourceCredential:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-    def _token(self, scopes: tuple[str, ...], tenant_id: str | None) -> SourceToken:
-        if len(scopes) != 1:
-            raise ValueError(f"expected one scope, got {list(scopes)}")
-        resource = scopes[0].removesuffix("/.default")
-        self.challenge_tenant = tenant_id or self.challenge_tenant
-        token = self.source.get_token(TokenRequest(resource, tenant_id or None, self.authority_host))
-        tid = unverified_claims(token.access_token).get("tid")
-        self.token_tenant = str(tid) if tid else self.token_tenant
-        return token
 
 
 # --- the certificate from the secret ---------------------------------------------------------------
@@ -288,17 +236,18 @@ class KeyVaultCertificateSource:
         from azure.keyvault.secrets import SecretClient  # here: the SDK is loaded only by the apps that use it
 
         identifier = self.identifier
+        vault_url = identifier.origin.url
         scoped = KeyVaultScopedCredential(
             credential,
-            vault_url=identifier.vault_url,
+            vault_url=vault_url,
             configured=self.key_vault_resource,
             how_to_allow=_HOW_TO_ALLOW_RESOURCE,
         )
         try:
             with SecretClient(
-                identifier.vault_url,
+                vault_url,
                 scoped,
-                verify_challenge_resource=not _is_loopback(identifier.host),
+                verify_challenge_resource=not identifier.origin.is_loopback,
                 permit_redirects=False,  # Key Vault never redirects; a redirect could only lead a request elsewhere
                 **_limited_pipeline(),
             ) as client:
@@ -313,7 +262,7 @@ class KeyVaultCertificateSource:
             # when the vault's reply could not be used; what the vault said is in our message.
             raise self._retrieval_error(request, _describe_vault_reply(exc)) from None
         except (AzureError, ValueError) as exc:  # unreachable vault; ValueError: the challenge names another host
-            raise self._retrieval_error(request, f"Could not read it from {identifier.vault_url}: {exc}") from exc
+            raise self._retrieval_error(request, f"Could not read it from {vault_url}: {exc}") from exc
         return secret.value, secret.properties.content_type
 
     def _retrieval_error(self, request: TokenRequest, reason: str) -> AzureServiceTokenProviderError:
