@@ -5,13 +5,21 @@
 ``python -m appauth_core.testing --env-file FILE`` runs them in the foreground.
 """
 
-from ._directory import AppRegistration, ClientCertificate, FederatedCredential, ManagedIdentity
+from ._directory import (
+    ApiRegistration,
+    AppRegistration,
+    ClientCertificate,
+    FederatedCredential,
+    ManagedIdentity,
+    Tenant,
+)
 from ._faults import Fault
 from ._keyvault import SecretVersion, Vault
 from .azure_cli import dead_proxy, signed_in_azure_cli
 from .emulator import AzureEmulator
 
 __all__ = [
+    "ApiRegistration",
     "AppRegistration",
     "AzureEmulator",
     "ClientCertificate",
@@ -19,6 +27,7 @@ __all__ = [
     "FederatedCredential",
     "ManagedIdentity",
     "SecretVersion",
+    "Tenant",
     "Vault",
     "dead_proxy",
     "signed_in_azure_cli",

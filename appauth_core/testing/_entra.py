@@ -12,12 +12,13 @@ from typing import Any
 import jwt
 
 from ._arm import ArmStandIn
-from ._directory import AppRegistration, Directory
+from ._directory import AppRegistration, Directory, ResourceNotFound
 from ._federation import SAML1_GRANT, SAML2_GRANT, AssertionRejected, FederationStandIn
 from ._http import Handler, Request, Response
-from ._tokens import InvalidToken, TokenIssuer, audience_for_resource, resource_from_scope
+from ._tokens import InvalidToken, TokenIssuer, audience_for_resource, issuer_for, resource_from_scope
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+MULTI_TENANT_SEGMENTS = ("common", "organizations")
 _ASSERTION_SKEW = 300  # Entra tolerates five minutes of clock skew on client assertions
 _NO_STORE = {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"}
 
@@ -104,13 +105,18 @@ class EntraStandIn:
     # --- OpenID discovery -------------------------------------------------------------------------
 
     def _discovery(self, request: Request) -> Response:
+        """A tenant's document names it by GUID; ``common`` and ``organizations`` (multi-tenant) keep their
+        name in the endpoints and publish the issuer as a template, ``{tenantid}`` for the token's ``tid``."""
         segment = request.path.strip("/").split("/")[0]
-        tenant = self.directory.find_tenant(segment)
-        if tenant is None:
-            return _tenant_not_found(segment).response()
         base = f"https://{request.host}"
-        tid = tenant.tenant_id
         v2 = "/v2.0/" in request.path
+        if segment.lower() in MULTI_TENANT_SEGMENTS:
+            tid, issuer_tid = segment.lower(), "{tenantid}"
+        else:
+            tenant = self.directory.find_tenant(segment)
+            if tenant is None:
+                return _tenant_not_found(segment).response()
+            tid = issuer_tid = tenant.tenant_id
         oauth = f"{base}/{tid}/oauth2/v2.0" if v2 else f"{base}/{tid}/oauth2"
         document = {
             "token_endpoint": f"{oauth}/token",
@@ -125,7 +131,7 @@ class EntraStandIn:
             "id_token_signing_alg_values_supported": ["RS256"],
             "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
             "scopes_supported": ["openid", "profile", "email", "offline_access"],
-            "issuer": f"{base}/{tid}/v2.0" if v2 else f"https://sts.windows.net/{tid}/",
+            "issuer": self.issuer.v2_issuer(issuer_tid) if v2 else issuer_for(issuer_tid),
             "request_uri_parameter_supported": False,
             "userinfo_endpoint": "https://graph.microsoft.com/oidc/userinfo",
             "authorization_endpoint": f"{oauth}/authorize",
@@ -206,12 +212,18 @@ class EntraStandIn:
                 "wrong tenant.",
             )
         appidacr = self._authenticate_client(request, form, app, tenant.tenant_id)
+        try:
+            target = self.directory.token_target(tenant.tenant_id, audience_for_resource(resource), app.object_id)
+        except ResourceNotFound as missing:
+            raise AadError(400, missing.error, missing.code, missing.message) from None
         issued = self.issuer.issue(
             tenant_id=tenant.tenant_id,
-            audience=audience_for_resource(resource),
+            audience=target.audience,
             app_id=app.app_id,
             object_id=app.object_id,
             appidacr=appidacr,
+            version=target.version,
+            roles=target.roles,
         )
         lifetime = issued.expires_in
         if v2:

@@ -9,10 +9,11 @@ import datetime as dt
 import secrets
 import threading
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ._directory import Directory, ManagedIdentity
+from ._directory import Directory, ManagedIdentity, ResourceNotFound, TokenTarget
 from ._http import Handler, Request, Response
 from ._tokens import IssuedToken, TokenIssuer, audience_for_resource
 
@@ -31,9 +32,55 @@ def _app_service_error(status: int, message: str) -> Response:
     return Response.json(status, {"statusCode": status, "message": message, "correlationId": str(uuid.uuid4())})
 
 
+def _service_fabric_error(status: int, code: str, message: str) -> Response:
+    return Response.json(status, {"error": {"correlationId": str(uuid.uuid4()), "code": code, "message": message}})
+
+
+def _refusing_unknown_resources(handler: Handler, answer: Callable[[str], Response]) -> Handler:
+    """``handler``, answering Entra's AADSTS500011 (an App ID URI the tenant has no API for) in the host's
+    dialect: the host passes Entra's error text on with a 400."""
+
+    def guarded(request: Request) -> Response:
+        try:
+            return handler(request)
+        except ResourceNotFound as missing:
+            return answer(f"AADSTS{missing.code}: {missing.message}")
+
+    return guarded
+
+
+def _app_service_refusal(message: str) -> Response:
+    return _app_service_error(400, message)
+
+
+def _imds_refusal(message: str) -> Response:
+    return _imds_error(400, ResourceNotFound.error, message)
+
+
+def _service_fabric_refusal(message: str) -> Response:
+    return _service_fabric_error(400, ResourceNotFound.error, message)
+
+
 def _legacy_expires_on(epoch: int) -> str:
     """The 2017-09-01 App Service form, e.g. ``11/27/2026 01:02:03 AM +00:00`` (msal 1.39 cannot parse it)."""
     return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime("%m/%d/%Y %I:%M:%S %p +00:00")
+
+
+def issue_for_identity(
+    issuer: TokenIssuer, identity: ManagedIdentity, target: TokenTarget, *, lifetime: int | None, tenant_id: str = ""
+) -> IssuedToken:
+    """A managed identity's token for ``target`` (audience, version, roles), in its own tenant by default."""
+    return issuer.issue(
+        tenant_id=tenant_id or identity.tenant_id,
+        audience=target.audience,
+        app_id=identity.client_id,
+        object_id=identity.object_id,
+        appidacr="2",
+        lifetime=lifetime,
+        extra={"xms_mirid": identity.resource_id},
+        version=target.version,
+        roles=target.roles,
+    )
 
 
 class ManagedIdentityStandIn:
@@ -57,31 +104,25 @@ class ManagedIdentityStandIn:
         path = request.path.rstrip("/").lower() or "/"
         if path == APP_SERVICE_PATH:
             if request.query.get("api-version") == "2017-09-01":
-                return "mi.app_service_2017", self._app_service_2017
-            return "mi.app_service", self._app_service
+                return "mi.app_service_2017", _refusing_unknown_resources(self._app_service_2017, _app_service_refusal)
+            return "mi.app_service", _refusing_unknown_resources(self._app_service, _app_service_refusal)
         if path == IMDS_PATH:
-            return "mi.imds", self._imds
+            return "mi.imds", _refusing_unknown_resources(self._imds, _imds_refusal)
         if path == ARC_PREFIX + IMDS_PATH:
-            return "mi.arc", self._arc
+            return "mi.arc", _refusing_unknown_resources(self._arc, _imds_refusal)
         if path == CLOUD_SHELL_PATH:
-            return "mi.cloud_shell", self._cloud_shell
+            return "mi.cloud_shell", _refusing_unknown_resources(self._cloud_shell, _imds_refusal)
         return "mi.unknown", lambda _r: _imds_error(404, "not_found", f"No such endpoint: {request.path}")
 
     def route_service_fabric(self, request: Request) -> tuple[str, Handler]:
-        return "mi.service_fabric", self._service_fabric
+        return "mi.service_fabric", _refusing_unknown_resources(self._service_fabric, _service_fabric_refusal)
 
     # --- shared -----------------------------------------------------------------------------------
 
     def _issue(self, identity: ManagedIdentity, resource: str) -> IssuedToken:
-        return self.issuer.issue(
-            tenant_id=identity.tenant_id,
-            audience=audience_for_resource(resource),
-            app_id=identity.client_id,
-            object_id=identity.object_id,
-            appidacr="2",
-            lifetime=self.token_lifetime,
-            extra={"xms_mirid": identity.resource_id},
-        )
+        """``ResourceNotFound`` for an App ID URI the identity's tenant has no API for."""
+        target = self.directory.token_target(identity.tenant_id, audience_for_resource(resource), identity.object_id)
+        return issue_for_identity(self.issuer, identity, target, lifetime=self.token_lifetime)
 
     def _select(self, query: dict[str, str] | Any, names: dict[str, str]) -> tuple[ManagedIdentity | None, int]:
         """Find the identity named by the host's own parameter names; returns (identity, how many ids given)."""
@@ -270,11 +311,7 @@ class ManagedIdentityStandIn:
     # --- Service Fabric ---------------------------------------------------------------------------
 
     def _service_fabric(self, request: Request) -> Response:
-        def error(status: int, code: str, message: str) -> Response:
-            return Response.json(
-                status, {"error": {"correlationId": str(uuid.uuid4()), "code": code, "message": message}}
-            )
-
+        error = _service_fabric_error
         secret = request.header("secret")
         if not secret:
             return error(401, "SecretHeaderNotFound", "Secret is not found in the request headers.")

@@ -12,14 +12,26 @@ import secrets
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from . import _saved_state
 from ._control import ControlStandIn
-from ._directory import AppRegistration, ClientCertificate, Directory, FederatedCredential, ManagedIdentity
+from ._directory import (
+    ApiRegistration,
+    AppRegistration,
+    ClientCertificate,
+    Directory,
+    FederatedCredential,
+    ManagedIdentity,
+    Principal,
+    ResourceNotFound,
+    Tenant,
+    TokenTarget,
+)
 from ._entra import EntraStandIn
 from ._faults import FaultInjector, RequestCounter
 from ._federation import FederationStandIn
@@ -31,6 +43,7 @@ from ._managed_identity import (
     CLOUD_SHELL_PATH,
     IMDS_PATH,
     ManagedIdentityStandIn,
+    issue_for_identity,
 )
 from ._tls import EmulatorTLS
 from ._tokens import IssuedToken, TokenIssuer, TokenListener
@@ -114,7 +127,7 @@ class AzureEmulator:
         self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         saved = _saved_state.load(self.state_dir) if keep_state else None
         self.directory = Directory(tenant_id or (saved.tenant_id if saved else None))
-        self.issuer = TokenIssuer(token_lifetime)
+        self.issuer = TokenIssuer(token_lifetime, authority=lambda: self.authority)
         self.faults = FaultInjector()
         self.counters = RequestCounter()
         self.tls = EmulatorTLS(self.state_dir, reuse=keep_state)
@@ -272,6 +285,58 @@ class AzureEmulator:
 
     # --- tokens for tests -------------------------------------------------------------------------
 
+    def add_tenant(self, tenant_id: str | None = None, *, domain: str | None = None) -> Tenant:
+        """Another tenant (a new GUID unless given): ``register_app(tenant_id=...)`` and
+        ``register_api(tenant_id=...)`` put apps and APIs in it; its discovery and keys are served at once."""
+        if tenant_id is not None and self.directory.find_tenant(tenant_id) is not None:
+            raise ValueError(f"the tenant {tenant_id} already exists")
+        return self.directory.add_tenant(tenant_id, domain)
+
+    def register_api(
+        self,
+        app_id_uri: str,
+        *,
+        roles: Sequence[str] = (),
+        version: int = 1,
+        tenant_id: str | None = None,
+        display_name: str | None = None,
+        multi_tenant: bool = False,
+    ) -> ApiRegistration:
+        """An app registration exposing an API at ``app_id_uri`` (``identifierUris``) with these app roles,
+        accepting v1 (Entra's default) or v2 tokens (``accessTokenAcceptedVersion``). Token requests for the
+        App ID URI or the app id (v1 ``resource=``, v2 ``scope=<uri>/.default``, every managed-identity
+        endpoint) then get ``aud`` = the resource as asked for v1 and the app id for v2, and ``roles`` = the
+        roles ``assign_role`` gave the caller. ``multi_tenant``: any tenant's apps may get tokens for it
+        (``tid`` and issuer are theirs). Without it, only its own tenant's. ``ValueError`` for a bad URI, version
+        or role name, or an App ID URI already taken in the tenant."""
+        return self.directory.register_api(
+            app_id_uri,
+            roles=tuple(roles),
+            version=version,
+            tenant_id=tenant_id,
+            display_name=display_name,
+            multi_tenant=multi_tenant,
+        )
+
+    def assign_role(self, api: ApiRegistration, principal: Principal, role: str) -> None:
+        """Give a service principal (``AppRegistration``) or managed identity one of the API's app roles:
+        its tokens for the API carry it in ``roles`` from the next token on. ``ValueError`` for a role the
+        API does not define or a principal in a tenant the API is not in."""
+        self.directory.assign_role(api, principal, role)
+
+    def rotate_signing_key(self) -> str:
+        """Publish a new signing key beside the current ones and sign every token from now on with it (as
+        Entra rolls its keys). Tokens signed before stay valid while their key is published. Returns the new
+        key's ``kid``."""
+        return self.issuer.rotate()
+
+    def retire_old_signing_keys(self) -> tuple[str, ...]:
+        """Stop publishing every key but the newest: tokens they signed no longer verify, here (Key Vault,
+        ARM) or with the JWKS. Returns the retired ``kid``s."""
+        return self.issuer.retire_old()
+
+    # --- tokens for tests -------------------------------------------------------------------------
+
     def issue_token(
         self,
         resource: str,
@@ -281,26 +346,92 @@ class AzureEmulator:
         lifetime: int | None = None,
         tenant_id: str | None = None,
     ) -> IssuedToken:
-        """A token exactly as the token endpoints would issue it, without the round trip."""
-        if identity is not None:
-            return self.issuer.issue(
-                tenant_id=tenant_id or identity.tenant_id,
-                audience=resource,
-                app_id=identity.client_id,
-                object_id=identity.object_id,
-                appidacr="2",
-                lifetime=lifetime,
-                extra={"xms_mirid": identity.resource_id},
-            )
-        principal = app or self.app
+        """A token exactly as the token endpoints would issue it, without the round trip: for a registered
+        API, its audience, version and the principal's roles. An ``api://`` URI no API has, which the
+        endpoints refuse (AADSTS500011), is echoed as ``aud`` in a v1 token here, so a test can make a
+        token for the wrong audience."""
+        principal: Principal = identity or app or self.app
+        tenant = tenant_id or principal.tenant_id
+        target = self._target(tenant, resource, principal.object_id)
+        if isinstance(principal, ManagedIdentity):
+            return issue_for_identity(self.issuer, principal, target, lifetime=lifetime, tenant_id=tenant)
         return self.issuer.issue(
-            tenant_id=tenant_id or principal.tenant_id,
-            audience=resource,
+            tenant_id=tenant,
+            audience=target.audience,
             app_id=principal.app_id,
             object_id=principal.object_id,
             appidacr="1",
             lifetime=lifetime,
+            version=target.version,
+            roles=target.roles,
         )
+
+    def issue_user_token(
+        self,
+        api: ApiRegistration | str,
+        *,
+        scopes: Sequence[str] = ("user_impersonation",),
+        tenant_id: str | None = None,
+        version: int | None = None,
+        user: str | None = None,
+        client: AppRegistration | None = None,
+        roles: Sequence[str] = (),
+        lifetime: int | None = None,
+    ) -> str:
+        """A delegated token for a signed-in user, as Entra issues one to ``client`` (default: ``app``) calling
+        ``api`` (an ``ApiRegistration`` or a resource): ``scp`` holds ``scopes`` space-separated, ``idtyp`` is
+        ``user``, ``upn`` the user (default ``user@<tenant's domain>``), ``oid`` the same for the same user
+        and tenant, ``sub`` a pairwise id (never the ``oid``). ``version``: default the API's; ``roles``: app
+        roles assigned to the user. ``tenant_id``: default the API's tenant (any tenant for a multi-tenant
+        API). ``ValueError`` for no scopes, a scope with blanks or an unknown tenant."""
+        scopes = tuple(scopes)
+        if not scopes or any(not scope or any(c.isspace() for c in scope) for scope in scopes):
+            raise ValueError(f"scopes must be one or more names without blanks, not {scopes!r}")
+        registered = api if isinstance(api, ApiRegistration) else None
+        tenant_id = tenant_id or (registered.tenant_id if registered else self.tenant_id)
+        tenant = self.directory.find_tenant(tenant_id)
+        if tenant is None:
+            raise ValueError(f"no tenant {tenant_id!r} in the emulator: add it first with add_tenant()")
+        resource = registered.app_id_uri if registered else str(api)
+        target = self._target(tenant.tenant_id, resource, "")
+        accepted = target.version if version is None else version
+        if accepted not in (1, 2):
+            raise ValueError(f"version must be 1 or 2, not {version!r}")
+        audience = registered.app_id if registered and accepted == 2 else target.audience
+        upn = user or f"user@{tenant.domain}"
+        object_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"appauth-emulator:{tenant.tenant_id}:{upn.lower()}"))
+        caller = client or self.app
+        name = upn.split("@")[0]
+        extra: dict[str, Any] = {
+            "idtyp": "user",
+            "scp": " ".join(scopes),
+            "upn": upn,
+            "unique_name": upn,
+            "name": name,
+            "amr": ["pwd"],
+            "acr": "1",
+            "ipaddr": "127.0.0.1",
+            "sub": str(uuid.uuid5(uuid.NAMESPACE_URL, f"appauth-emulator:{caller.app_id}:{object_id}")),
+        }
+        if accepted == 2:
+            extra["preferred_username"] = upn
+        return self.issuer.issue(
+            tenant_id=tenant.tenant_id,
+            audience=audience,
+            app_id=caller.app_id,
+            object_id=object_id,
+            appidacr="0",
+            lifetime=lifetime,
+            extra=extra,
+            version=1 if accepted == 1 else 2,
+            roles=tuple(roles),
+        ).access_token
+
+    def _target(self, tenant_id: str, resource: str, object_id: str) -> TokenTarget:
+        try:
+            return self.directory.token_target(tenant_id, resource, object_id)
+        except ResourceNotFound:
+            return TokenTarget(resource)
 
     def on_token_issued(self, listener: TokenListener) -> Callable[[], None]:
         """Call ``listener(claims, issued)`` for every access token issued from now on (any endpoint);
