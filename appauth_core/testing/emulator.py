@@ -387,17 +387,18 @@ class AzureEmulator:
         scopes = tuple(scopes)
         if not scopes or any(not scope or any(c.isspace() for c in scope) for scope in scopes):
             raise ValueError(f"scopes must be one or more names without blanks, not {scopes!r}")
-        registered = api if isinstance(api, ApiRegistration) else None
-        tenant_id = tenant_id or (registered.tenant_id if registered else self.tenant_id)
-        tenant = self.directory.find_tenant(tenant_id)
+        if isinstance(api, ApiRegistration):
+            tenant_id = tenant_id or api.tenant_id
+        tenant = self.directory.find_tenant(tenant_id or self.tenant_id)
         if tenant is None:
             raise ValueError(f"no tenant {tenant_id!r} in the emulator: add it first with add_tenant()")
-        resource = registered.app_id_uri if registered else str(api)
-        target = self._target(tenant.tenant_id, resource, "")
-        accepted = target.version if version is None else version
+        resource = api.app_id_uri if isinstance(api, ApiRegistration) else api
+        registered = self.directory.find_api(tenant.tenant_id, resource)
+        accepted = (registered.version if registered else 1) if version is None else version
         if accepted not in (1, 2):
             raise ValueError(f"version must be 1 or 2, not {version!r}")
-        audience = registered.app_id if registered and accepted == 2 else target.audience
+        # v1: the resource as asked; v2: the API's client id
+        audience = registered.app_id if registered and accepted == 2 else resource
         upn = user or f"user@{tenant.domain}"
         object_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"appauth-emulator:{tenant.tenant_id}:{upn.lower()}"))
         caller = client or self.app

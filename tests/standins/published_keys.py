@@ -1,0 +1,51 @@
+"""Checking the emulator's tokens as a resource server would: the OpenID discovery document and its JWKS
+fetched over HTTPS (trusting only the emulator's CA), then PyJWT with the published key, never the
+emulator's own issuer object."""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+import jwt
+import requests
+
+from appauth_core.testing import AzureEmulator
+
+
+def discovery(emulator: AzureEmulator, tenant: str, *, version: int) -> dict[str, Any]:
+    """``{authority}{tenant}[/v2.0]/.well-known/openid-configuration``, as published."""
+    path = "v2.0/.well-known/openid-configuration" if version == 2 else ".well-known/openid-configuration"
+    with requests.Session() as session:
+        session.trust_env = False  # this machine's REQUESTS_CA_BUNDLE would override verify=
+        response = session.get(f"{emulator.authority}{tenant}/{path}", verify=str(emulator.ca_path), timeout=10)
+    response.raise_for_status()
+    document: dict[str, Any] = response.json()
+    return document
+
+
+def jwks_client(emulator: AzureEmulator, jwks_uri: str) -> jwt.PyJWKClient:
+    """A fresh PyJWKClient (no cached key set) for the published ``jwks_uri``."""
+    context = ssl.create_default_context(cafile=str(emulator.ca_path))
+    return jwt.PyJWKClient(jwks_uri, cache_jwk_set=False, ssl_context=context)
+
+
+def verified_claims(
+    emulator: AzureEmulator, token: str, *, audience: str, version: int, tenant: str | None = None
+) -> dict[str, Any]:
+    """The claims of ``token`` once its signature (by a key from the published JWKS), audience, lifetime and
+    issuer (the discovery document's, ``{tenantid}`` filled in for a multi-tenant document) check out.
+    ``tenant``: the discovery document to use (default: the token's own ``tid``)."""
+    tid = jwt.decode(token, options={"verify_signature": False})["tid"]
+    document = discovery(emulator, tenant or tid, version=version)
+    issuer = document["issuer"].replace("{tenantid}", tid)
+    key = jwks_client(emulator, document["jwks_uri"]).get_signing_key_from_jwt(token)
+    claims: dict[str, Any] = jwt.decode(
+        token,
+        key.key,
+        algorithms=["RS256"],
+        audience=audience,
+        issuer=issuer,
+        options={"require": ["exp", "nbf", "iat", "aud", "iss", "tid", "oid", "sub", "ver"]},
+    )
+    return claims
