@@ -4,6 +4,9 @@ python -m appauth_core.testing --env-file .emulator.env [--port 8443] [--state-d
                                [--secret NAME=VALUE ...] [--secrets-file secrets.json]
 python -m appauth_core.testing fault --env-file .emulator.env ENDPOINT --status 503 [--times 2] ...
 python -m appauth_core.testing counters --env-file .emulator.env
+python -m appauth_core.testing api --env-file .emulator.env api://orders --role Orders.Read [--version 2]
+python -m appauth_core.testing assign-role --env-file .emulator.env api://orders system Orders.Read
+python -m appauth_core.testing rotate-key --env-file .emulator.env    (then retire-keys)
 
 The env file exists while the emulator runs: it is written once everything listens and removed when the
 emulator stops (Ctrl-C, SIGTERM, SIGHUP or an error), so it never points at a CA or ports that are gone.
@@ -16,15 +19,16 @@ import json
 import signal
 import sys
 import threading
+import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ._control import CONTROL_KEY_HEADER
+from ._control import CONTROL_KEY_HEADER, PRINCIPAL_ALIASES
 from .emulator import PORT_OFFSETS, AzureEmulator, PortInUseError
 
-CONTROL_COMMANDS = ("fault", "counters", "clear-faults")
+CONTROL_COMMANDS = ("fault", "counters", "clear-faults", "api", "assign-role", "rotate-key", "retire-keys")
 # Handled, not raised: the env file goes away whichever way the emulator is stopped (Windows has no SIGHUP).
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
@@ -234,10 +238,35 @@ def control(argv: Sequence[str]) -> int:
     fault.add_argument("--garbage", action="store_true", help="answer with a body that is not JSON")
     commands.add_parser("counters", help="print requests per endpoint as JSON")
     commands.add_parser("clear-faults", help="drop every pending fault")
+    api = commands.add_parser("api", help="register an API (App ID URI, app roles, token version); prints it as JSON")
+    api.add_argument("app_id_uri", help="e.g. api://orders")
+    api.add_argument("--role", action="append", default=[], help="an app role it defines (repeatable)")
+    api.add_argument("--version", type=int, choices=(1, 2), default=1, help="accessTokenAcceptedVersion (default 1)")
+    api.add_argument("--tenant-id", help="the tenant to register it in (default: the home tenant)")
+    api.add_argument("--multi-tenant", action="store_true", help="every tenant's apps may get tokens for it")
+    assign = commands.add_parser("assign-role", help="give a principal one of an API's app roles")
+    assign.add_argument("api", help="the API's App ID URI or app id")
+    assign.add_argument("principal", help=f"{', '.join(PRINCIPAL_ALIASES)}, or a client id or object id")
+    assign.add_argument("role")
+    commands.add_parser("rotate-key", help="publish a new signing key and sign with it; prints its kid")
+    commands.add_parser("retire-keys", help="stop publishing every signing key but the newest")
     for sub in commands.choices.values():
         sub.add_argument("--env-file", type=Path, required=True, help="the file the running emulator wrote")
     args = parser.parse_args(argv)
     env = _read_env_file(args.env_file)
+    try:
+        _run_control(env, args)
+    except urllib.error.HTTPError as refused:  # the control API says what was wrong: {"error": ...}
+        try:
+            reason = json.loads(refused.read() or b"{}").get("error") or refused.reason
+        except ValueError:
+            reason = refused.reason
+        print(f"error: {reason}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _run_control(env: dict[str, str], args: argparse.Namespace) -> None:
     if args.command == "fault":
         headers = {"Retry-After": str(args.retry_after)} if args.retry_after is not None else {}
         _call(
@@ -257,9 +286,28 @@ def control(argv: Sequence[str]) -> int:
         )
     elif args.command == "counters":
         print(json.dumps(_call(env, "GET", "/counters"), indent=2, sort_keys=True))
-    else:
+    elif args.command == "clear-faults":
         _call(env, "DELETE", "/faults")
-    return 0
+    else:
+        print(json.dumps(_steer(env, args), indent=2, sort_keys=True))
+
+
+def _steer(env: dict[str, str], args: argparse.Namespace) -> Any:
+    """The API, role-assignment and signing-key commands; each prints the control API's answer."""
+    if args.command == "api":
+        body = {"app_id_uri": args.app_id_uri, "roles": args.role, "version": args.version}
+        if args.tenant_id:
+            body["tenant_id"] = args.tenant_id
+        if args.multi_tenant:
+            body["multi_tenant"] = True
+        return _call(env, "POST", "/apis", body)
+    if args.command == "assign-role":
+        return _call(
+            env, "POST", "/role-assignments", {"api": args.api, "principal": args.principal, "role": args.role}
+        )
+    if args.command == "rotate-key":
+        return _call(env, "POST", "/signing-keys/rotate")
+    return _call(env, "POST", "/signing-keys/retire")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,15 +5,33 @@ emulator's own issuer object."""
 from __future__ import annotations
 
 import ssl
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
 
 import jwt
 import requests
 
-from appauth_core.testing import AzureEmulator
+
+class Reachable(Protocol):
+    """An emulator as its clients know it: an ``AzureEmulator``, or ``Published`` for one in another process."""
+
+    @property
+    def authority(self) -> str: ...
+
+    @property
+    def ca_path(self) -> Path: ...
 
 
-def discovery(emulator: AzureEmulator, tenant: str, *, version: int) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Published:
+    """An emulator running in another process, from its env file."""
+
+    authority: str
+    ca_path: Path
+
+
+def discovery(emulator: Reachable, tenant: str, *, version: int) -> dict[str, Any]:
     """``{authority}{tenant}[/v2.0]/.well-known/openid-configuration``, as published."""
     path = "v2.0/.well-known/openid-configuration" if version == 2 else ".well-known/openid-configuration"
     with requests.Session() as session:
@@ -24,14 +42,14 @@ def discovery(emulator: AzureEmulator, tenant: str, *, version: int) -> dict[str
     return document
 
 
-def jwks_client(emulator: AzureEmulator, jwks_uri: str) -> jwt.PyJWKClient:
+def jwks_client(emulator: Reachable, jwks_uri: str) -> jwt.PyJWKClient:
     """A fresh PyJWKClient (no cached key set) for the published ``jwks_uri``."""
     context = ssl.create_default_context(cafile=str(emulator.ca_path))
     return jwt.PyJWKClient(jwks_uri, cache_jwk_set=False, ssl_context=context)
 
 
 def verified_claims(
-    emulator: AzureEmulator, token: str, *, audience: str, version: int, tenant: str | None = None
+    emulator: Reachable, token: str, *, audience: str, version: int, tenant: str | None = None
 ) -> dict[str, Any]:
     """The claims of ``token`` once its signature (by a key from the published JWKS), audience, lifetime and
     issuer (the discovery document's, ``{tenantid}`` filled in for a multi-tenant document) check out.
