@@ -197,6 +197,8 @@ class ResourceNotFound(Exception):
 
 @dataclass
 class Tenant:
+    """A directory: its GUID and its verified domain (an authority URL may name it by either)."""
+
     tenant_id: str
     domain: str
 
