@@ -26,7 +26,7 @@ from django.core.exceptions import ImproperlyConfigured  # type: ignore[import-u
 from appauth_core._internal import fork_safety
 from appauth_core._internal.frame_locals import clears_locals
 from appauth_core.errors import AppAuthError
-from appauth_core.keyvault import Path, find_references, replace_at
+from appauth_core.keyvault import Path, find_references, replace_references
 from appauth_core.web import ReferenceResolutionError
 
 from . import conf, secret_values
@@ -95,7 +95,7 @@ def resolve_settings_references() -> list[str]:
     """Replace every reference in the settings by its secret; returns the settings paths changed.
 
     Raises ``ImproperlyConfigured`` naming the first setting that failed and why (the settings are left
-    untouched then). Containers are copied (``replace_at``), never mutated: the settings module's own
+    untouched then). Containers are copied (``replace_references``), never mutated: the settings module's own
     dicts may be shared with other code.
     """
     current = current_settings()
@@ -126,13 +126,11 @@ def resolve_settings_references() -> list[str]:
 
 @hide_locals
 def _apply(current: dict[str, Any], resolved: dict[Path, str]) -> None:
-    updated: dict[str, Any] = {}
-    for path, value in resolved.items():
+    for value in resolved.values():
         secret_values.remember(value)
-        name = path[0]
-        updated[name] = replace_at(updated.get(name, current[name]), path[1:], value)
-    for name, value in updated.items():
-        setattr(settings, name, value)
+    updated = replace_references(current, resolved)
+    for name in dict.fromkeys(path[0] for path in resolved):
+        setattr(settings, name, updated[name])
 
 
 def forget() -> None:

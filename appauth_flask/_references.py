@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Flask
 
-from appauth_core.keyvault import Path, find_references, replace_at
+from appauth_core.keyvault import Path, find_references, replace_references
 from appauth_core.web import AppAuthServices
 
 
@@ -29,12 +29,10 @@ def find_config_references(app: Flask) -> dict[str, str]:
 def resolve_config_references(app: Flask, services: AppAuthServices) -> None:
     """Replace every reference in ``app.config`` by its value, all fetched concurrently; raises
     ``ReferenceResolutionError`` (naming the key, never a value) and leaves ``app.config`` untouched."""
-    resolved = services.resolve_references(_app_settings(app), spell=spell)
-    updated: dict[str, Any] = {}
-    for path, value in resolved.items():
-        key = path[0]
-        updated[key] = replace_at(updated.get(key, app.config[key]), path[1:], value)
-    app.config.update(updated)
+    current = _app_settings(app)
+    resolved = services.resolve_references(current, spell=spell)
+    updated = replace_references(current, resolved)
+    app.config.update({key: updated[key] for key in dict.fromkeys(path[0] for path in resolved)})
 
 
 def _app_settings(app: Flask) -> dict[str, Any]:

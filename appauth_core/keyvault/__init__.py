@@ -1,14 +1,14 @@
 """Key Vault secrets: ``KeyVaultSecrets``, its caches (in-process, shared/Redis), the vault client,
-``@Microsoft.KeyVault(...)`` references and the walk over nested settings. Built on ``tokens``; imports
-nothing from ``web``.
+``@Microsoft.KeyVault(...)`` references, the walk over nested settings and the one concurrent resolver of
+references (``resolve_each``). Built on ``tokens``; imports nothing from ``web``.
 
 Users import the public names from ``appauth_core``; the names here are what ``web`` and the adapters use.
 """
 
 from ._references import check_secret_name, is_reference
-from ._secrets import KeyVaultSecrets, SecretMetadata
+from ._secrets import KeyVaultSecrets, SecretMetadata, resolve_each
 from ._shared_cache import RedisSecretCache, SharedSecretCache, SupportsAdd
-from ._walk import Path, find_references, replace_at
+from ._walk import Path, find_references, replace_references
 
 __all__ = [
     "KeyVaultSecrets",
@@ -20,5 +20,6 @@ __all__ = [
     "check_secret_name",
     "find_references",
     "is_reference",
-    "replace_at",
+    "replace_references",
+    "resolve_each",
 ]

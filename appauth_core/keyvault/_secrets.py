@@ -20,11 +20,11 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from .._internal import fork_safety
-from .._internal.frame_locals import clears_locals
+from .._internal.frame_locals import Hidden, clear_locals, clears_locals
 from .._internal.setting_names import setting_name
-from ..errors import KeyVaultConfigurationError
+from ..errors import AppAuthError, KeyVaultConfigurationError, KeyVaultError
 from ..tokens._provider import AzureServiceTokenProvider
-from ..tokens._vault_hosts import VaultHostAllowList, VaultOrigin
+from ..tokens._vault_hosts import HostPattern, VaultHostAllowList, VaultOrigin
 from ..tokens._vault_scope import key_vault_resource
 from ._references import (
     DEFAULT_VAULT_SUFFIX,
@@ -46,6 +46,7 @@ from ._shared_cache import (
 )
 from ._vault_client import FetchedSecret, SecretMetadata, VaultClients
 from ._vault_errors import VaultAdvice
+from ._walk import find_references, replace_references
 
 if TYPE_CHECKING:
     from cryptography.fernet import Fernet  # imported by shared_cache where used
@@ -115,13 +116,14 @@ class KeyVaultSecrets:
         clock: Callable[[], float] = time.time,
         rng: Callable[[], float] = random.random,
     ) -> None:
-        _check_seconds(cache_seconds=cache_seconds, stale_seconds=stale_seconds)
+        _check_seconds(setting_name("SECRET_CACHE_SECONDS", spell), cache_seconds=cache_seconds)
+        _check_seconds(None, stale_seconds=stale_seconds)
         if max_concurrency < 1:
             raise KeyVaultConfigurationError(f"max_concurrency must be at least 1, got {max_concurrency}")
-        self._vault = _vault_origin(vault_url) if vault_url else None
+        self._vault = _vault_origin(vault_url, setting_name("KEY_VAULT_URL", spell)) if vault_url else None
         self._vault_suffix = vault_suffix
         self._spell = spell
-        self._hosts = _allow_list(self._vault, vault_suffix, allowed_hosts, setting_name("ALLOWED_VAULT_HOSTS", spell))
+        self._hosts = _allow_list(self._vault, vault_suffix, allowed_hosts, spell)
         self._cache_seconds = float(cache_seconds)
         self._stale_seconds = float(stale_seconds)
         self._max_concurrency = max_concurrency
@@ -133,7 +135,7 @@ class KeyVaultSecrets:
             self._credential,
             max_connections=max_concurrency,
             client_options=client_options,
-            key_vault_resource=_resource(key_vault_resource) if key_vault_resource else None,
+            key_vault_resource=_resource(key_vault_resource, spell) if key_vault_resource else None,
             advice=VaultAdvice(spell, self._vault, vault_suffix.strip(".")),
         )
         self._cache = SecretCache(clock)
@@ -144,7 +146,11 @@ class KeyVaultSecrets:
         self._key_cache = SecretCache(clock)  # the encryption key's own: it must never go through the shared cache
         self._key_ref: SecretRef | None = None
         self._fernet: tuple[str | bytes, Fernet] | None = None
-        self._shared = self._shared_cache(shared_cache, encryption_key, allow_unencrypted_shared_cache)
+        try:
+            self._shared = self._shared_cache(shared_cache, encryption_key, allow_unencrypted_shared_cache)
+        except KeyVaultError as error:  # made here, for this call: naming the setting at fault shares nothing
+            error.setting = setting_name("CACHE_ENCRYPTION_KEY", spell)
+            raise
 
     def __repr__(self) -> str:
         vault = self._vault.url if self._vault else None
@@ -237,12 +243,13 @@ class KeyVaultSecrets:
 
     @clears_locals
     def resolve_all(self, data: T) -> T:
-        """A copy of ``data`` (dicts, lists, tuples, nested) with every reference replaced by its value.
-        All references are checked before any request, then read concurrently."""
-        refs: dict[str, SecretRef] = {}
-        _collect(data, refs, lambda text: parse_reference(text, vault_suffix=self._vault_suffix))
+        """``data`` (mappings, lists, tuples, nested) with every reference replaced by its value: the containers
+        on the way to a reference are copied, keeping their types, the rest is shared with ``data``, which is
+        left as it is. All references are checked before any request, then read concurrently."""
+        found = list(find_references(data))
+        refs = {text: parse_reference(text, vault_suffix=self._vault_suffix) for _, text in found}
         entries = self._read_many(refs.values())
-        return _rebuild(data, lambda text: entries[refs[text].key].value if text in refs else text)
+        return cast(T, replace_references(data, {path: entries[refs[text].key].value for path, text in found}))
 
     # --- lifecycle --------------------------------------------------------------------------------
 
@@ -262,10 +269,12 @@ class KeyVaultSecrets:
 
     def _ref(self, name: str, version: str | None = None) -> SecretRef:
         if self._vault is None:
+            setting = setting_name("KEY_VAULT_URL", self._spell)
             raise KeyVaultConfigurationError(
-                f"no vault URL: set {setting_name('KEY_VAULT_URL', self._spell)} to 'https://<vault>.vault.azure.net/' "
-                "to read secrets by name (references name their own vault)",
+                f"no vault URL: set {setting} to 'https://<vault>.vault.azure.net/' to read secrets by name "
+                "(references name their own vault)",
                 secret_name=name if isinstance(name, str) else None,
+                setting=setting,
             )
         check_secret_name(name, vault_url=self._vault.url)
         return SecretRef(self._vault, name, check_secret_version(version, name=name, vault_url=self._vault.url))
@@ -285,46 +294,74 @@ class KeyVaultSecrets:
         return self._cache.get(ref.key, lambda: self._load(ref, force=force), label=f"secret {ref}", force=force)
 
     def _read_many(self, refs: Iterable[SecretRef], *, force: bool = False) -> dict[Hashable, CachedSecret]:
-        """The entries (whose ``repr`` hides the value) of several secrets; unwrapped by the public methods."""
+        """The entries (whose ``repr`` hides the value) of several secrets; unwrapped by the public methods.
+        Every host is checked before the first request; the first failure, in the callers' order, is raised."""
         unique = {ref.key: ref for ref in refs}
         for ref in unique.values():
             self._hosts.check(ref.origin, ref.name)  # every host before the first request
-        entries: dict[Hashable, CachedSecret] = {}
+        outcomes = self._entries(list(unique.values()), force=force)
+        failed = [(ref, error) for ref in unique.values() if isinstance(error := outcomes[ref.key], AppAuthError)]
+        if failed:
+            raise _with_note_on_the_others(failed, read=len(outcomes))
+        return cast("dict[Hashable, CachedSecret]", outcomes)
+
+    def _resolve_each(
+        self, references: Iterable[str], *, all_or_nothing: bool = False
+    ) -> dict[str, Hidden[str] | AppAuthError]:
+        """``resolve_each`` (see there)."""
+        refs: dict[str, SecretRef] = {}
+        refused: dict[str, AppAuthError] = {}
+        texts = list(dict.fromkeys(references))
+        for text in texts:
+            try:
+                ref = parse_reference(text, vault_suffix=self._vault_suffix)
+                self._hosts.check(ref.origin, ref.name)  # every host before the first request
+            except KeyVaultError as error:
+                refused[text] = error
+            else:
+                refs[text] = ref
+        if refused and all_or_nothing:
+            return dict(refused)
+        read = self._entries(list({ref.key: ref for ref in refs.values()}.values()), force=False)
+        outcomes: dict[str, Hidden[str] | AppAuthError] = {}
+        for text in texts:
+            outcome = refused[text] if text in refused else read[refs[text].key]
+            outcomes[text] = Hidden(outcome.value) if isinstance(outcome, CachedSecret) else outcome
+        return outcomes
+
+    def _entries(self, refs: list[SecretRef], *, force: bool) -> dict[Hashable, CachedSecret | AppAuthError]:
+        """Each of ``refs`` (unique, their hosts checked): its cached entry (unless ``force``), else what reading
+        it gave, the entry or the error. The one pool of reads: at most ``max_concurrency`` at once."""
+        outcomes: dict[Hashable, CachedSecret | AppAuthError] = {}
         pending = []
-        for key, ref in unique.items():
-            entry = None if force else self._cache.peek(key)
+        for ref in refs:
+            entry = None if force else self._cache.peek(ref.key)
             if entry is not None:
-                entries[key] = entry
+                outcomes[ref.key] = entry
             else:
                 pending.append(ref)
-        if len(pending) == 1:
-            entries[pending[0].key] = self._read(pending[0], force=force)
-        elif pending:
-            entries.update(self._read_concurrently(pending, force=force))
-        return entries
-
-    def _read_concurrently(self, refs: list[SecretRef], *, force: bool) -> dict[Hashable, CachedSecret]:
-        workers = min(self._max_concurrency, len(refs))
+        if len(pending) == 1:  # on this thread
+            try:
+                outcomes[pending[0].key] = self._read(pending[0], force=force)
+            except AppAuthError as error:
+                clear_locals(error)  # kept, not raised: no entry point on the way clears it
+                outcomes[pending[0].key] = error
+            return outcomes
+        if not pending:
+            return outcomes
+        workers = min(self._max_concurrency, len(pending))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="appauth-keyvault") as pool:
-            futures = [(ref, pool.submit(self._read, ref, force=force)) for ref in refs]
-        entries: dict[Hashable, CachedSecret] = {}
-        failed = [(ref, error) for ref, future in futures if (error := future.exception()) is not None]
-        if failed:
-            # The first failure, in the caller's order, is raised, as its own type (``except SecretNotFoundError``
-            # still works); the others are named in a note, so that one run shows every secret to fix.
-            # A copy carries the note: the error itself may be shared with other callers (single flight).
-            first = failed[0][1]
-            if len(failed) > 1:
-                others = ", ".join(f"{ref.name!r} ({type(error).__name__})" for ref, error in failed[1:])
-                note = f"{len(failed) - 1} more of the {len(refs)} secrets read together failed: {others}"
-                noted = copy.copy(first)
-                # add_note(), without sharing the list, and on 3.10 too (tracebacks show notes from 3.11)
-                setattr(noted, "__notes__", [*getattr(first, "__notes__", []), note])  # noqa: B010
-                raise noted.with_traceback(first.__traceback__)
-            raise first
+            futures = [(ref, pool.submit(self._read, ref, force=force)) for ref in pending]
         for ref, future in futures:
-            entries[ref.key] = future.result()
-        return entries
+            failure = future.exception()
+            if failure is None:
+                outcomes[ref.key] = future.result()
+            elif isinstance(failure, AppAuthError):
+                clear_locals(failure)
+                outcomes[ref.key] = failure
+            else:
+                raise failure  # not one of ours: a bug, raised as it is
+        return outcomes
 
     def _load(self, ref: SecretRef, *, force: bool) -> CachedSecret:
         shared = self._shared
@@ -397,68 +434,72 @@ class KeyVaultSecrets:
         return self._fernet[1] if self._fernet is not None else None
 
 
-def _check_seconds(**values: float) -> None:
+def _check_seconds(setting: str | None, **values: float) -> None:
     for name, value in values.items():
         if not isinstance(value, (int, float)) or math.isnan(value) or value < 0:
-            raise KeyVaultConfigurationError(f"{name} must be a number of seconds >= 0, got {value!r}")
+            raise KeyVaultConfigurationError(f"{name} must be a number of seconds >= 0, got {value!r}", setting=setting)
 
 
-def _vault_origin(vault_url: str) -> VaultOrigin:
+def _vault_origin(vault_url: str, setting: str) -> VaultOrigin:
     try:
         return VaultOrigin.parse(vault_url)
     except ValueError as exc:
         raise KeyVaultConfigurationError(
-            f"vault_url {vault_url!r} is not a vault URL ({exc}); e.g. 'https://myvault.vault.azure.net/'"
+            f"vault_url {vault_url!r} is not a vault URL ({exc}); e.g. 'https://myvault.vault.azure.net/'",
+            setting=setting,
         ) from None
 
 
-def _resource(value: str) -> str:
+def _resource(value: str, spell: str | None) -> str:
     try:
         return key_vault_resource(value)
     except ValueError as exc:
-        raise KeyVaultConfigurationError(str(exc)) from None
+        raise KeyVaultConfigurationError(str(exc), setting=setting_name("KEY_VAULT_RESOURCE", spell)) from None
 
 
 def _allow_list(
-    vault: VaultOrigin | None, suffix: str, allowed_hosts: Iterable[str], setting: str
+    vault: VaultOrigin | None, suffix: str, allowed_hosts: Iterable[str], spell: str | None
 ) -> VaultHostAllowList:
+    """The allow-list; a wrong entry or suffix is ``KeyVaultConfigurationError`` naming its own setting."""
     entries = [allowed_hosts] if isinstance(allowed_hosts, str) else list(allowed_hosts)
+    hosts = setting_name("ALLOWED_VAULT_HOSTS", spell)
     try:
-        return VaultHostAllowList.build(
-            vault=vault, vault_suffix=suffix.strip("."), allowed_hosts=entries, setting=setting
-        )
+        patterns = [HostPattern.parse(entry) for entry in entries]
     except ValueError as exc:
-        raise KeyVaultConfigurationError(str(exc)) from None
+        raise KeyVaultConfigurationError(str(exc), setting=hosts) from None
+    try:
+        allowed = VaultHostAllowList.build(vault=vault, vault_suffix=suffix.strip("."), setting=hosts)
+    except ValueError as exc:
+        raise KeyVaultConfigurationError(
+            f"vault_suffix {suffix!r}: {exc}", setting=setting_name("VAULT_SUFFIX", spell)
+        ) from None
+    return VaultHostAllowList([*allowed.patterns, *patterns], setting=hosts)
 
 
-def _collect(data: object, refs: dict[str, SecretRef], parse: Callable[[str], SecretRef]) -> None:
-    if isinstance(data, str):
-        if data not in refs and is_reference(data):
-            refs[data] = parse(data)
-    elif isinstance(data, dict):
-        for value in data.values():
-            _collect(value, refs, parse)
-    elif isinstance(data, (list, tuple)):
-        for item in data:
-            _collect(item, refs, parse)
+def _with_note_on_the_others(failed: list[tuple[SecretRef, AppAuthError]], *, read: int) -> AppAuthError:
+    """The first failure, as its own type (``except SecretNotFoundError`` still works), with a note naming the
+    others, so that one run shows every secret to fix. A copy carries the note: the error itself may be shared
+    with other callers (single flight)."""
+    first = failed[0][1]
+    if len(failed) == 1:
+        return first
+    others = ", ".join(f"{ref.name!r} ({type(error).__name__})" for ref, error in failed[1:])
+    note = f"{len(failed) - 1} more of the {read} secrets read together failed: {others}"
+    noted = copy.copy(first)
+    # add_note(), without sharing the list, and on 3.10 too (tracebacks show notes from 3.11)
+    setattr(noted, "__notes__", [*getattr(first, "__notes__", []), note])  # noqa: B010
+    return noted.with_traceback(first.__traceback__)
 
 
-def _rebuild(data: T, replace: Callable[[str], str]) -> T:
-    result: Any
-    if isinstance(data, str):
-        result = replace(data)
-    elif isinstance(data, dict):
-        result = data.copy()  # keeps the mapping's type (OrderedDict, defaultdict ...)
-        for key, value in data.items():
-            result[key] = _rebuild(value, replace)
-    elif isinstance(data, list):
-        result = [_rebuild(item, replace) for item in data]
-    elif isinstance(data, tuple):
-        items = [_rebuild(item, replace) for item in data]
-        result = type(data)(*items) if hasattr(data, "_fields") else type(data)(items)
-    else:
-        result = data
-    return cast(T, result)
+def resolve_each(
+    secrets: KeyVaultSecrets, references: Iterable[str], *, all_or_nothing: bool = False
+) -> dict[str, Hidden[str] | AppAuthError]:
+    """Every one of ``references`` (``@Microsoft.KeyVault(...)`` texts) resolved once, concurrently with the
+    others, by ``secrets``: {reference: its value, hidden from reprs, or the error}. Each is parsed and its
+    vault checked against the allow-list before any request; with ``all_or_nothing``, a malformed or not
+    allowed reference means nothing is read and only those are answered. For the adapters' settings-time
+    resolution and diagnostics: one pool of reads for all of them."""
+    return secrets._resolve_each(references, all_or_nothing=all_or_nothing)
 
 
 async def _to_thread(function: Callable[..., T], *args: Any) -> T:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from enum import Enum
 from typing import Any, TypeVar
 
@@ -21,11 +20,10 @@ from ..errors import (
     SecretNotFoundError,
     TemplateSecretNotAllowedError,
 )
-from ..keyvault._secrets import KeyVaultSecrets, SharedSecretCache
+from ..keyvault._secrets import KeyVaultSecrets, SharedSecretCache, resolve_each
 from ..keyvault._walk import Path, find_references
 from ..tokens._provider import AzureServiceTokenProvider
 from ..tokens._result import Principal
-from ..tokens._vault_hosts import HostPattern, VaultOrigin
 from ._config import AppAuthConfig
 
 D = TypeVar("D")
@@ -69,23 +67,8 @@ class AppAuthServices:
             where = connection_string_setting(config, error, spell)
             raise ConfigError(f"{where}: {error}", key=where) from None
         except KeyVaultError as error:  # KeyVaultConfigurationError, or a bad encryption-key reference
-            where = self._vault_setting_at_fault()
+            where = error.setting or "the Key Vault settings"  # KeyVaultSecrets names the setting at fault
             raise ConfigError(f"{where}: {error}", key=where) from None
-
-    def _vault_setting_at_fault(self) -> str:
-        """Which setting a ``KeyVaultSecrets`` construction error is about (the error does not say): the
-        vault URL and allow-list are re-parsed with the core's own parsers; what remains is the cache key."""
-        try:
-            if self.config.key_vault_url:
-                VaultOrigin.parse(self.config.key_vault_url)
-        except ValueError:
-            return self._spell.format("KEY_VAULT_URL")
-        try:
-            for entry in self.config.allowed_vault_hosts:
-                HostPattern.parse(entry)
-        except ValueError:
-            return self._spell.format("ALLOWED_VAULT_HOSTS")
-        return self._spell.format("CACHE_ENCRYPTION_KEY")
 
     # --- what views use, through RequestAppAuth (request.appauth / g.appauth) ---------------------
 
@@ -141,27 +124,20 @@ class AppAuthServices:
 
     @clears_locals
     def resolve_references(self, settings: Mapping[str, Any], *, spell: Callable[[Path], str]) -> dict[Path, str]:
-        """Resolve every ``@Microsoft.KeyVault(...)`` string found in ``settings`` (nested dicts, lists,
-        tuples), concurrently. Returns {path: value}; raises ``ReferenceResolutionError`` naming the first
-        setting (in settings order) that failed. ``spell`` renders a path as the user writes it."""
+        """Resolve every ``@Microsoft.KeyVault(...)`` string found in ``settings`` (nested mappings, lists,
+        tuples): each is parsed and its vault checked before any request, then all are read concurrently, each
+        once (``resolve_each``). Returns {path: value}; raises ``ReferenceResolutionError`` naming the first
+        setting (in settings order) that failed, a malformed or not allowed reference before anything is read.
+        ``spell`` renders a path as the user writes it."""
         found = list(find_references(settings))
         if not found:
             return {}
-        unique = list(dict.fromkeys(reference for _, reference in found))
-        with ThreadPoolExecutor(max_workers=min(16, len(unique)), thread_name_prefix="appauth-resolve") as pool:
-            outcomes = dict(zip(unique, pool.map(self._try_resolve, unique), strict=True))
+        outcomes = resolve_each(self.secrets, [reference for _, reference in found], all_or_nothing=True)
         for path, reference in found:  # every failure is looked for before any value is unwrapped
-            outcome = outcomes[reference]
-            if isinstance(outcome, str):
-                raise ReferenceResolutionError(spell(path), outcome)
+            outcome = outcomes.get(reference)
+            if isinstance(outcome, AppAuthError):  # every appauth error message is free of secret values
+                raise ReferenceResolutionError(spell(path), f"{type(outcome).__name__}: {outcome}")
         return {path: _value(outcomes[reference]) for path, reference in found}
-
-    def _try_resolve(self, reference: str) -> Hidden[str] | str:
-        """The value (``Hidden``: ``outcomes`` is a local of the frame that raises), or why it failed."""
-        try:
-            return Hidden(self.secrets.resolve(reference))
-        except AppAuthError as error:  # every appauth error message is free of secret values
-            return f"{type(error).__name__}: {error}"
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self.close)
@@ -170,7 +146,7 @@ class AppAuthServices:
         self.secrets.close()
 
 
-def _value(outcome: Hidden[str] | str) -> str:
+def _value(outcome: Hidden[str] | AppAuthError) -> str:
     assert isinstance(outcome, Hidden), "resolve_references raised for every failure"
     return outcome.value
 

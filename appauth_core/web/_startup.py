@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 
 from ..errors import AppAuthError, ConfigError
+from ..keyvault._secrets import resolve_each
 from ._services import AppAuthServices
 
 RESOLVE_VARIABLE = "APPAUTH_RESOLVE_REFERENCES"
@@ -42,22 +42,14 @@ def resolution_override(environ: Mapping[str, str] | None = None) -> bool | None
 
 
 def unreadable_references(services: AppAuthServices, references: Mapping[str, str]) -> dict[str, str]:
-    """{setting: why} for each of ``references`` ({setting: reference text}) whose secret cannot be read,
-    each tried once, concurrently (a reference shared by several settings is read once). The values read are
-    dropped at once: no local, no container holds one. Failures the vault client remembers (an unreachable
-    vault, a "no" from Key Vault) are answered from memory, so trying again right after a failed resolution
-    costs little."""
-    unique = list(dict.fromkeys(references.values()))
-    if not unique:
-        return {}
-    with ThreadPoolExecutor(max_workers=min(16, len(unique)), thread_name_prefix="appauth-diagnose") as pool:
-        reasons = dict(zip(unique, pool.map(lambda ref: _why_unreadable(services, ref), unique), strict=True))
-    return {setting: why for setting, reference in references.items() if (why := reasons[reference]) is not None}
-
-
-def _why_unreadable(services: AppAuthServices, reference: str) -> str | None:
-    try:
-        services.secrets.resolve(reference)  # the value is not kept, not even in a local
-    except AppAuthError as error:  # every appauth error message is free of secret values
-        return f"{type(error).__name__}: {error}"
-    return None
+    """{setting: why} for each of ``references`` ({setting: reference text}) whose secret cannot be read, each
+    tried once, concurrently with the others (``resolve_each``: a reference shared by several settings is read
+    once, and each is parsed and its vault checked before any request). The values read are never unwrapped.
+    Failures the vault client remembers (an unreachable vault, a "no" from Key Vault) are answered from memory,
+    so trying again right after a failed resolution costs little."""
+    outcomes = resolve_each(services.secrets, references.values())
+    return {
+        setting: f"{type(outcome).__name__}: {outcome}"  # every appauth error message is free of secret values
+        for setting, reference in references.items()
+        if isinstance(outcome := outcomes[reference], AppAuthError)
+    }
