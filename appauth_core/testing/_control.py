@@ -110,7 +110,7 @@ class ControlStandIn:
             api = emulator.register_api(fields.pop("app_id_uri"), **fields)
             return Response.json(201, api_json(api))
         if path == "/apis" and method == "GET":
-            return Response.json(200, [api_json(api) for api in emulator.directory.apis])
+            return Response.json(200, [api_json(api) for api in list(emulator.directory.apis)])
         if path == "/role-assignments" and method == "POST":
             api = self._api(str(body["api"]), body.get("tenant_id"))
             principal = self._principal(str(body["principal"]))

@@ -9,6 +9,7 @@ import datetime as dt
 import secrets
 import threading
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -281,7 +282,7 @@ class Directory:
         self,
         app_id_uri: str,
         *,
-        roles: tuple[str, ...] = (),
+        roles: Sequence[str] = (),
         version: int = 1,
         tenant_id: str | None = None,
         display_name: str | None = None,
@@ -298,6 +299,8 @@ class Directory:
             raise ValueError(f"app_id_uri must be a URI such as 'api://orders' with no blanks, not {app_id_uri!r}")
         if version not in (1, 2):
             raise ValueError(f"version (accessTokenAcceptedVersion) must be 1 or 2, not {version!r}")
+        if isinstance(roles, str):
+            raise ValueError(f"roles must be a sequence of role names, such as ({roles!r},), not one string")
         roles = tuple(roles)
         if len(set(roles)) != len(roles) or any(not r or any(c.isspace() for c in r) for r in roles):
             raise ValueError(f"roles must be distinct names without blanks, not {roles!r}")

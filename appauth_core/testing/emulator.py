@@ -311,7 +311,7 @@ class AzureEmulator:
         or role name, or an App ID URI already taken in the tenant."""
         return self.directory.register_api(
             app_id_uri,
-            roles=tuple(roles),
+            roles=roles,
             version=version,
             tenant_id=tenant_id,
             display_name=display_name,

@@ -369,6 +369,8 @@ def test_registration_mistakes_are_value_errors(azure_emulator, api):
         azure_emulator.register_api(unique_uri(), version=3)
     with pytest.raises(ValueError, match="roles"):
         azure_emulator.register_api(unique_uri(), roles=("Orders.Read", "Orders.Read"))
+    with pytest.raises(ValueError, match="not one string"):
+        azure_emulator.register_api(unique_uri(), roles="Orders.Read")
     with pytest.raises(ValueError, match="app_id_uri"):
         azure_emulator.register_api("api://orders/.default")
     with pytest.raises(ValueError, match=r"no app role 'Orders\.Delete'"):
