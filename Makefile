@@ -9,7 +9,7 @@ AZURITE_VERSION := 3.37.0
 AZ := $(TOOLS)/azure-cli/bin/az
 AZURITE := $(TOOLS)/node/node_modules/.bin/azurite-blob
 
-.PHONY: test demo install tools lint typecheck docs pytest dist matrix system-packages krb5-headers emulator bench hardening clean
+.PHONY: test demo install tools lint typecheck docs pytest dist matrix system-packages krb5-headers mariadb-headers emulator bench hardening clean
 
 # What the tests need from outside the venv: fail (not skip) when the Azure CLI or Azurite is missing.
 TEST_ENV := APPAUTH_REQUIRE_TOOLS=1 APPAUTH_AZ_CLI="$(abspath $(AZ))" APPAUTH_AZURITE_BLOB="$(abspath $(AZURITE))"
@@ -61,7 +61,8 @@ bench: install tools
 install: $(VENV)/.installed
 
 # krb5-headers first: the kerberos extra's gssapi has no Linux wheel and builds against libkrb5-dev.
-$(VENV)/.installed: pyproject.toml | krb5-headers
+# mariadb-headers too: the mysql extra's mysqlclient has no Linux wheel and builds against libmariadb-dev.
+$(VENV)/.installed: pyproject.toml | krb5-headers mariadb-headers
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
@@ -79,7 +80,8 @@ $(AZURITE): | system-packages
 
 # Debian packages, installed only when missing and only when we are root (as CI is): Node.js for
 # Azurite, redis-server for the shared-cache tests, Chromium for the browser tests, MIT Kerberos (a real
-# KDC on loopback, kinit, and the headers gssapi builds against) for the RunAs=CurrentUser tests.
+# KDC on loopback, kinit, and the headers gssapi builds against) for the RunAs=CurrentUser tests,
+# PostgreSQL and MariaDB (servers and their psql / mariadb clients) for the passwordless-database tests.
 system-packages:
 	@missing=""; \
 	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
@@ -90,6 +92,9 @@ system-packages:
 	command -v kinit >/dev/null || missing="$$missing krb5-user"; \
 	command -v krb5-config >/dev/null || missing="$$missing libkrb5-dev"; \
 	command -v wrk >/dev/null || missing="$$missing wrk"; \
+	ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || missing="$$missing mariadb-server"; \
+	command -v mariadb >/dev/null || missing="$$missing mariadb-client"; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 		else echo "missing:$$missing (Debian packages); install them, then run make again" >&2; exit 1; fi; \
@@ -99,6 +104,12 @@ krb5-headers:
 	@if ! command -v krb5-config >/dev/null; then \
 		if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q libkrb5-dev; \
 		else echo "missing: libkrb5-dev (Debian package, needed to build gssapi); install it, then run make again" >&2; exit 1; fi; \
+	fi
+
+mariadb-headers:
+	@if ! pkg-config --exists libmariadb 2>/dev/null; then \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q libmariadb-dev pkg-config; \
+		else echo "missing: libmariadb-dev, pkg-config (Debian packages, needed to build mysqlclient); install them, then run make again" >&2; exit 1; fi; \
 	fi
 
 clean:
