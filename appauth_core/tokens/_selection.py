@@ -35,10 +35,11 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 
 from .._internal.setting_names import setting_name
-from ._connection_string import ConnectionSettings
+from ._connection_string import ConnectionSettings, Source
 from .sources._azure_cli import AzureCliSource
 from .sources._base import TokenSource
 from .sources._chain import ChainedSource
@@ -98,51 +99,89 @@ def _advice(spell: str | None) -> str:
 
 
 def source_for(settings: ConnectionSettings, environ: Mapping[str, str] | None = None) -> TokenSource:
+    """The token source the connection string selects (``ConnectionSettings.source``), built by its entry in
+    ``BUILDERS``."""
     env = os.environ if environ is None else environ
     retry_timeout = float(settings.msi_retry_timeout) if settings.msi_retry_timeout is not None else None
-    kind = settings.source
-    if kind == "azure_cli":
-        return AzureCliSource(environ=env)
-    if kind == "visual_studio":
-        return VisualStudioSource(environ=env)
-    if kind == "current_user":
-        return IntegratedWindowsSource(environ=env)
-    if kind == "managed_identity":
-        return _managed_identity(settings.app_id, retry_timeout, env, probe=False)
-    assert settings.app_id is not None  # the parser guarantees AppId for the service-principal kinds
-    if kind == "client_secret":
-        from .sources._client_secret import ClientSecretSource
+    return BUILDERS[settings.source](settings, env, retry_timeout)
 
-        assert settings.tenant_id is not None
-        assert settings.app_key is not None
-        return ClientSecretSource(settings.app_id, settings.tenant_id, settings.app_key)
-    if kind == "certificate":
-        from .sources._certificate import CertificateSource
 
-        assert settings.tenant_id is not None
-        return CertificateSource(
-            settings.app_id,
-            settings.tenant_id,
-            thumbprint=settings.certificate_thumbprint,
-            subject_name=settings.certificate_subject_name,
-            store_location=settings.certificate_store_location or "CurrentUser",
-        )
-    if kind == "key_vault_certificate":
-        from .sources._key_vault_certificate import KeyVaultCertificateSource
+# How each source a connection string can select is built: (settings, environment, MsiRetryTimeout) -> source.
+Builder = Callable[[ConnectionSettings, Mapping[str, str], "float | None"], TokenSource]
 
-        assert settings.key_vault_certificate_secret_identifier is not None
-        # As .NET: the Key Vault token comes from a managed identity (a user-assigned one when named),
-        # else from the developer's own sign-in.
-        user_assigned = settings.key_vault_user_assigned_managed_identity_id
-        vault_identity: TokenSource = (
-            _managed_identity(user_assigned, retry_timeout, env, probe=False)
-            if user_assigned
-            else default_chain(env, retry_timeout=retry_timeout)
-        )
-        return KeyVaultCertificateSource(
-            settings.app_id,
-            settings.key_vault_certificate_secret_identifier,
-            tenant_id=settings.tenant_id,
-            vault_token_source=vault_identity,
-        )
-    raise AssertionError(f"connection string source {kind!r} has no token source")  # parser bug
+
+def _azure_cli(settings: ConnectionSettings, env: Mapping[str, str], retry_timeout: float | None) -> TokenSource:
+    return AzureCliSource(environ=env)
+
+
+def _visual_studio(settings: ConnectionSettings, env: Mapping[str, str], retry_timeout: float | None) -> TokenSource:
+    return VisualStudioSource(environ=env)
+
+
+def _current_user(settings: ConnectionSettings, env: Mapping[str, str], retry_timeout: float | None) -> TokenSource:
+    return IntegratedWindowsSource(environ=env)
+
+
+def _managed_identity_of(
+    settings: ConnectionSettings, env: Mapping[str, str], retry_timeout: float | None
+) -> TokenSource:
+    return _managed_identity(settings.app_id, retry_timeout, env, probe=False)
+
+
+def _client_secret(settings: ConnectionSettings, env: Mapping[str, str], retry_timeout: float | None) -> TokenSource:
+    from .sources._client_secret import ClientSecretSource
+
+    assert settings.app_id is not None
+    assert settings.tenant_id is not None
+    assert settings.app_key is not None
+    return ClientSecretSource(settings.app_id, settings.tenant_id, settings.app_key)
+
+
+def _certificate(settings: ConnectionSettings, env: Mapping[str, str], retry_timeout: float | None) -> TokenSource:
+    from .sources._certificate import CertificateSource
+
+    assert settings.app_id is not None
+    assert settings.tenant_id is not None
+    return CertificateSource(
+        settings.app_id,
+        settings.tenant_id,
+        thumbprint=settings.certificate_thumbprint,
+        subject_name=settings.certificate_subject_name,
+        store_location=settings.certificate_store_location or "CurrentUser",
+    )
+
+
+def _key_vault_certificate(
+    settings: ConnectionSettings, env: Mapping[str, str], retry_timeout: float | None
+) -> TokenSource:
+    from .sources._key_vault_certificate import KeyVaultCertificateSource
+
+    assert settings.app_id is not None
+    assert settings.key_vault_certificate_secret_identifier is not None
+    # As .NET: the Key Vault token comes from a managed identity (a user-assigned one when named), else from
+    # the developer's own sign-in.
+    user_assigned = settings.key_vault_user_assigned_managed_identity_id
+    vault_identity: TokenSource = (
+        _managed_identity(user_assigned, retry_timeout, env, probe=False)
+        if user_assigned
+        else default_chain(env, retry_timeout=retry_timeout)
+    )
+    return KeyVaultCertificateSource(
+        settings.app_id,
+        settings.key_vault_certificate_secret_identifier,
+        tenant_id=settings.tenant_id,
+        vault_token_source=vault_identity,
+    )
+
+
+BUILDERS: Mapping[Source, Builder] = MappingProxyType(
+    {
+        "azure_cli": _azure_cli,
+        "visual_studio": _visual_studio,
+        "current_user": _current_user,
+        "managed_identity": _managed_identity_of,
+        "client_secret": _client_secret,
+        "certificate": _certificate,
+        "key_vault_certificate": _key_vault_certificate,
+    }
+)

@@ -4,6 +4,7 @@ message or repr ever shows the AppKey secret."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -12,16 +13,26 @@ from hypothesis import strategies as st
 
 from appauth_core.errors import AzureServiceTokenProviderError, ConnectionStringError
 from appauth_core.tokens._connection_string import (
+    KEYS,
+    METHODS,
     REDACTED,
     SOURCES,
     VALID_KEYS,
     ConnectionSettings,
-    _tokenize,
     parse_connection_string,
 )
+from appauth_core.tokens._connection_string_syntax import Pair, tokenize
+from appauth_core.tokens._selection import BUILDERS
 
 CANARY = "Qz8vKx2Lw9Mj"  # a stand-in secret: no 5 characters of it occur in any message by chance
 SECRET_APP = "RunAs=App;AppId=app-1;TenantId=contoso.onmicrosoft.com"
+KNOWN_KEYS = {key.lower(): key for key in VALID_KEYS}
+
+
+def _tokenize(text: str) -> list[Pair]:
+    return tokenize(text, KNOWN_KEYS)
+
+
 FIX_WORDS = ("Add", "Remove", "Set", "Use", "Write", "Keep", "Put", "Close", "Quote", "Either")
 
 
@@ -202,6 +213,22 @@ def test_every_source_is_reachable() -> None:
         "certificate",
         "key_vault_certificate",
     }
+    assert {method.source for method in METHODS} == set(SOURCES)  # each one selectable
+    assert set(BUILDERS) == set(SOURCES)  # and built
+
+
+def test_the_tables_of_keys_and_methods_agree() -> None:
+    assert tuple(key.name for key in KEYS) == VALID_KEYS
+    assert {field.name for field in dataclasses.fields(ConnectionSettings) if field.init} == {
+        key.attribute for key in KEYS
+    }
+    for method in METHODS:
+        assert method.keys[0] == "RunAs" and set(method.keys) <= set(VALID_KEYS), method.name
+    assert {key for method in METHODS for key in method.keys} == set(VALID_KEYS)  # every key is read somewhere
+    assert [key.name for key in KEYS if key.secret] == ["AppKey"]
+    for run_as in ("Developer", "CurrentUser", "App"):  # the last method of each RunAs takes what is left
+        last = [method for method in METHODS if method.run_as == run_as][-1]
+        assert last.name in ("visual_studio", "current_user", "user_assigned_managed_identity")
 
 
 # --- errors -------------------------------------------------------------------------------------------------

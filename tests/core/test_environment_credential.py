@@ -17,7 +17,7 @@ import pytest
 from appauth_core import AzureServiceTokenProvider, AzureServiceTokenProviderError, SourceUnavailableError
 from appauth_core.testing import AzureEmulator
 from appauth_core.tokens._cache import TokenCache
-from appauth_core.tokens.sources._managed_identity import reset_imds_probe_cache
+from appauth_core.tokens.sources._imds_probe import reset_imds_probe_cache
 
 from .secrets_support import free_port
 from .test_certificate_source import make_certificate, pfx_bytes

@@ -20,18 +20,16 @@ from appauth_core.errors import AzureServiceTokenProviderError, SourceUnavailabl
 from appauth_core.testing import AzureEmulator
 from appauth_core.tokens._token_claims import fingerprint
 from appauth_core.tokens.sources._base import SourceToken, TokenRequest, TokenSource
-from appauth_core.tokens.sources._managed_identity import (
+from appauth_core.tokens.sources._imds_probe import PROBE_BACKOFF_FIRST, PROBE_BACKOFF_MAX, reset_imds_probe_cache
+from appauth_core.tokens.sources._managed_identity import ManagedIdentitySource
+from appauth_core.tokens.sources._managed_identity_hosts import (
     DEFAULT_CLOUD_SHELL_ENDPOINT,
     DEFAULT_IMDS_HOST,
     IMDS_TOKEN_PATH,
-    PROBE_BACKOFF_FIRST,
-    PROBE_BACKOFF_MAX,
-    ManagedIdentitySource,
     detect_host,
     normalize_thumbprint,
-    parse_expires_on,
-    reset_imds_probe_cache,
 )
+from appauth_core.tokens.sources._managed_identity_replies import parse_expires_on
 
 RESOURCE = "https://vault.azure.net"
 UNKNOWN_CLIENT_ID = "00000000-0000-0000-0000-0000000000aa"

@@ -47,9 +47,10 @@ from appauth_core.tokens.sources._environment import (
     environment_source,
 )
 from appauth_core.tokens.sources._environment_credential import EnvironmentCertificateSource, EnvironmentSecretSource
+from appauth_core.tokens.sources._imds_probe import reset_imds_probe_cache
 from appauth_core.tokens.sources._integrated_windows import IntegratedWindowsSource
 from appauth_core.tokens.sources._key_vault_certificate import KeyVaultCertificateSource
-from appauth_core.tokens.sources._managed_identity import ManagedIdentitySource, reset_imds_probe_cache
+from appauth_core.tokens.sources._managed_identity import ManagedIdentitySource
 from appauth_core.tokens.sources._visual_studio import TOKEN_PROVIDER_FILE, VisualStudioSource
 from appauth_core.tokens.sources._workload_identity import IncompleteWorkloadIdentitySource, WorkloadIdentitySource
 

@@ -50,6 +50,8 @@ from appauth_core.tokens import TokenCache
 from appauth_core.tokens.sources import _managed_identity as managed_identity
 from appauth_core.tokens.sources._base import TokenRequest, is_valid_tenant
 from appauth_core.tokens.sources._confidential_client import MAX_APPS, ConfidentialClients, Credential
+from appauth_core.tokens.sources import _imds_probe as imds_probe
+from appauth_core.tokens.sources._imds_probe import reset_imds_probe_cache
 from appauth_core.tokens.sources._integrated_windows import IntegratedWindowsSource
 from appauth_core.tokens.sources._managed_identity import ManagedIdentitySource
 from tests.core.test_certificate_source import make_certificate, pfx_bytes, write_pfx
@@ -97,8 +99,8 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         mp.setenv("APPAUTH_CERTIFICATE_STORE_CURRENTUSER", str(state / "store"))
         mp.setattr(managed_identity, "default_arc_key_dir", lambda: em.managed_identity.arc_key_dir)
         mp.setattr(http_limits, "DEFAULT_DEADLINE", DEADLINE)
-        mp.setattr(managed_identity, "PROBE_CONNECT_TIMEOUT", DEADLINE / 2)  # the probe's deadline: both added up
-        mp.setattr(managed_identity, "PROBE_READ_TIMEOUT", DEADLINE / 2)
+        mp.setattr(imds_probe, "PROBE_CONNECT_TIMEOUT", DEADLINE / 2)  # the probe's deadline: both added up
+        mp.setattr(imds_probe, "PROBE_READ_TIMEOUT", DEADLINE / 2)
         rig = Rig(em, state)
         em.vault.set_secret(SECRET_NAME, "limits-value")
         workload = em.register_app(federated_subject="system:serviceaccount:limits:web")
@@ -191,13 +193,13 @@ def _integrated_windows(rig: Rig) -> Any:
 
 def _imds_probe(rig: Rig) -> Any:
     """The default chain's way in: IMDS probed first (its own short timeouts), then asked for a token."""
-    managed_identity.reset_imds_probe_cache()
+    reset_imds_probe_cache()
     source = ManagedIdentitySource(environ=rig.em.imds_env(), retry_timeout=DEADLINE, probe=True)
     try:
         return source.get_token(TokenRequest(VAULT))
     finally:
         source.close()
-        managed_identity.reset_imds_probe_cache()
+        reset_imds_probe_cache()
 
 
 def _key_vault(rig: Rig) -> Any:
