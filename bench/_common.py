@@ -24,8 +24,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from appauth_core.testing._control import CONTROL_KEY_HEADER
 from appauth_core.testing.emulator import SOURCE_SELECTING_VARIABLES, AzureEmulator
+
+CONTROL_KEY_HEADER = "X-Appauth-Emulator-Key"  # the emulator's control API (docs/testing.md)
 
 REPO = Path(__file__).resolve().parent.parent
 VAULT = "https://vault.azure.net"
@@ -99,24 +100,8 @@ def patched_environ(values: dict[str, str], *, clear: tuple[str, ...] = SOURCE_S
 def running_emulator(**options: Any) -> Iterator[AzureEmulator]:
     """An emulator started here, with this process pointed at it (App Service managed identity, IMDS
     override, the emulator's CA for requests): what azure-identity and msal read from the environment."""
-    without_nagle_stall()
     with AzureEmulator(**options) as emulator, patched_environ(emulator.process_env()):
         yield emulator
-
-
-def without_nagle_stall() -> None:
-    """Turn Nagle's algorithm off on the emulator's connections (``TCP_NODELAY``, what
-    ``StreamRequestHandler.disable_nagle_algorithm`` does).
-
-    The emulator's handler writes a response's headers and its body in two sends. On a kept-alive
-    connection the second send then waits for the client's delayed ACK of the first: about 40 ms per
-    request on Linux loopback, which no real Key Vault or Entra answer costs (measured: SecretClient.get_secret
-    47 ms per call against the emulator as it is, 2 ms with this). A no-op once the emulator sets it itself."""
-    from appauth_core.testing import _http
-
-    handler = getattr(_http, "_RequestHandler", None)
-    if handler is not None and not getattr(handler, "disable_nagle_algorithm", True):
-        handler.disable_nagle_algorithm = True
 
 
 def client_secret_connection_string(emulator: AzureEmulator | EmulatorProcess) -> str:
@@ -125,14 +110,6 @@ def client_secret_connection_string(emulator: AzureEmulator | EmulatorProcess) -
 
 # --- the emulator in a process of its own ---------------------------------------------------------------
 
-_EMULATOR_CHILD = """
-import sys
-sys.path.insert(0, sys.argv.pop(1))
-from _common import without_nagle_stall
-without_nagle_stall()
-from appauth_core.testing.__main__ import main
-sys.exit(main(sys.argv[1:]))
-"""
 EMULATOR_START_TIMEOUT = 60.0
 
 
@@ -207,9 +184,8 @@ def emulator_process() -> Iterator[EmulatorProcess]:
     with tempfile.TemporaryDirectory(prefix="appauth-bench-emulator-") as scratch:
         env_file, log = Path(scratch) / "emulator.env", Path(scratch) / "emulator.log"
         with log.open("wb") as output:
-            process = subprocess.Popen(  # noqa: S603 - this interpreter, a fixed child script
-                [sys.executable, "-c", _EMULATOR_CHILD, str(Path(__file__).resolve().parent), "--env-file",
-                 str(env_file)],
+            process = subprocess.Popen(  # noqa: S603 - this interpreter, the emulator's own command line
+                [sys.executable, "-m", "appauth_core.testing", "--env-file", str(env_file)],
                 stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=REPO,
             )  # fmt: skip
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import uuid
+from typing import Any
 
 import pytest
 import requests
@@ -85,3 +86,16 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def without_vault_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every ``KeyVaultSecrets`` made from now on (the adapters' too) asks Key Vault once, with
+    ``client_options={"retry_total": 0}``: for failures that are not transient, where azure-core's retries
+    would only make a test wait."""
+    set_up = KeyVaultSecrets.__init__
+
+    def once(self: KeyVaultSecrets, *args: Any, **kwargs: Any) -> None:
+        kwargs["client_options"] = {**(kwargs.get("client_options") or {}), "retry_total": 0}
+        set_up(self, *args, **kwargs)
+
+    monkeypatch.setattr(KeyVaultSecrets, "__init__", once)

@@ -1,6 +1,10 @@
 """The layers of ``appauth_core``, read from the source's own imports (every import statement, at module level,
 in a function or under ``TYPE_CHECKING``): each layer imports only itself and the layers below it, so
-``tokens`` never imports ``keyvault`` or ``web``, and no module imports itself back through another."""
+``tokens`` never imports ``keyvault`` or ``web``, and no module imports itself back through another.
+
+And the rule for everything outside the packages (docs/development.md, "Private modules"): a private module
+(a leading underscore below the package, such as ``appauth_core.tokens._provider`` or anything in
+``appauth_core._internal``) is imported only by its own package and by that package's tests (``OWN_TESTS``)."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import pytest
 import appauth_core
 
 ROOT = Path(appauth_core.__file__).parent
+REPOSITORY = Path(__file__).resolve().parents[2]
 
 # Bottom to top. A module may import its own layer and any layer before it in this list.
 LAYERS = ("errors", "_internal", "tokens", "keyvault", "web", "__init__")
@@ -158,3 +163,81 @@ def test_the_check_catches_a_cycle():
         services: imports_of("def f():\n    from ._config import y\n", services, is_package=False),
     }
     assert cycles(graph) == [["appauth_core.web._config", "appauth_core.web._services"]]
+
+
+# --- private modules, seen from outside their package -------------------------------------------------------
+
+OWN_TESTS = {
+    # appauth_core's tests: its units (core), the emulator's (standins), integrated Windows authentication
+    # against a real KDC (kerberos), and the security, limits and fault suites, which drive each source and the
+    # vault client directly (hardening); and the two benchmarks that time the core's hot path step by step.
+    "appauth_core": ("tests/core", "tests/standins", "tests/kerberos", "tests/hardening", "bench/cached_token.py",
+                     "bench/cached_secret.py"),
+    "appauth_django": ("tests/django",),
+    "appauth_flask": ("tests/flask",),
+}  # fmt: skip
+OUTSIDE = ("tests", "bench", "demo_sites")  # every other folder of tests/ and bench/ imports public names only
+
+
+def is_private(module: str) -> bool:
+    """``appauth_core.tokens._provider``, ``appauth_core._internal.fork_safety``: a part below the package that
+    starts with an underscore (``__main__``, ``python -m``'s entry point, is public)."""
+    return any(part.startswith("_") and not part.endswith("__") for part in module.split(".")[1:])
+
+
+def imported_modules(source: str) -> set[str]:
+    """Every module ``source`` imports by absolute name (``from a.b import c`` counts ``a.b`` and ``a.b.c``,
+    since c may be a module), and every string literal given to ``import_module``."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) == "import_module":
+            found.update(arg.value for arg in node.args[:1] if isinstance(arg, ast.Constant) and type(arg.value) is str)
+    return found
+
+
+def private_imports_outside(path: Path, source: str) -> list[str]:
+    """The private modules ``source`` (at ``path``, relative to the repository) imports but may not."""
+    where = path.as_posix()
+    wrong = []
+    for module in sorted(imported_modules(source)):
+        package = module.split(".")[0]
+        if package in OWN_TESTS and is_private(module):
+            allowed = OWN_TESTS[package]
+            if not any(where == place or where.startswith(place + "/") for place in allowed):
+                wrong.append(f"{where} imports {module}, a private module of {package}")
+    return wrong
+
+
+def test_only_a_packages_own_tests_import_its_private_modules():
+    files = [path for folder in OUTSIDE for path in sorted((REPOSITORY / folder).rglob("*.py"))]
+    assert len(files) > 100  # the test suites, the benchmarks and the demo sites were read
+    wrong = [
+        problem
+        for path in files
+        for problem in private_imports_outside(path.relative_to(REPOSITORY), path.read_text(encoding="utf-8"))
+    ]
+    assert wrong == []
+
+
+@pytest.mark.parametrize(
+    ("path", "source", "caught"),
+    [
+        ("tests/django/test_x.py", "from appauth_core.keyvault import _vault_client\n", True),
+        ("tests/flask/test_x.py", "from appauth_core._internal.fork_safety import reset_in_child\n", True),
+        ("tests/e2e/test_x.py", "def f():\n    import appauth_core.tokens.sources._managed_identity\n", True),
+        ("bench/startup_references.py", "importlib.import_module('appauth_core.keyvault._secrets')\n", True),
+        ("tests/core/test_x.py", "from appauth_django import _sensitive\n", True),
+        ("tests/core/test_x.py", "from appauth_core.tokens._provider import AzureServiceTokenProvider\n", False),
+        ("tests/hardening/test_x.py", "from appauth_core.tokens.sources import _base\n", False),
+        ("tests/django/test_x.py", "from appauth_django import _sensitive\n", False),
+        ("tests/django/test_x.py", "from appauth_core.testing import AzureEmulator\n", False),
+        ("demo_sites/run.py", "import appauth_core.testing.__main__\n", False),
+    ],
+)
+def test_the_check_knows_whose_tests_may_import_what(path, source, caught):
+    assert bool(private_imports_outside(Path(path), source)) is caught

@@ -4,7 +4,6 @@ a message says each thing once and ends once."""
 
 from __future__ import annotations
 
-from types import MappingProxyType
 from typing import Any
 
 import certifi
@@ -16,11 +15,10 @@ from appauth_core import (
     KeyVaultUnavailableError,
     SecretAccessDeniedError,
 )
-from appauth_core.keyvault import _vault_client as vault_client
 from appauth_core.testing import AzureEmulator
 from appauth_django import conf, resolution
 
-from ..core.secrets_support import free_port
+from ..core.secrets_support import free_port, without_vault_retries
 from ..core.test_error_advice import leave_no_identity
 
 ROLE = "Key Vault Secrets User"
@@ -29,9 +27,7 @@ ROLE = "Key Vault Secrets User"
 @pytest.fixture
 def no_vault_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """The failures here are not transient: azure-core's retries would only make each test wait."""
-    monkeypatch.setattr(
-        vault_client, "RETRY_DEFAULTS", MappingProxyType({**vault_client.RETRY_DEFAULTS, "retry_total": 0})
-    )
+    without_vault_retries(monkeypatch)
 
 
 def startup_failure(settings: Any, **references: str) -> str:

@@ -5,7 +5,6 @@ failure is never answered with a role to grant."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from types import MappingProxyType
 from typing import Any
 
 import certifi
@@ -17,10 +16,10 @@ from appauth_core import (
     KeyVaultUnavailableError,
     SecretAccessDeniedError,
 )
-from appauth_core.keyvault import _vault_client as vault_client
 from appauth_core.testing import AzureEmulator
 from appauth_core.web import ConfigError, ReferenceResolutionError
 from appauth_flask import AppAuth
+from tests.core.secrets_support import without_vault_retries
 from tests.core.test_error_advice import leave_no_identity
 from tests.flask.support import free_port, reference
 
@@ -31,8 +30,7 @@ MakeApp = Callable[..., Flask]
 @pytest.fixture
 def no_vault_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """The failures here are not transient: azure-core's retries would only make each test wait."""
-    patched = MappingProxyType({**vault_client.RETRY_DEFAULTS, "retry_total": 0})
-    monkeypatch.setattr(vault_client, "RETRY_DEFAULTS", patched)
+    without_vault_retries(monkeypatch)
 
 
 def test_a_vault_that_is_not_allowed_names_the_flask_key(make_app: MakeApp) -> None:
