@@ -47,10 +47,10 @@ from appauth_core._internal import http_limits
 from appauth_core.testing import AzureEmulator, ClientCertificate
 from appauth_core.testing.emulator import SOURCE_SELECTING_VARIABLES
 from appauth_core.tokens import TokenCache
+from appauth_core.tokens.sources import _imds_probe as imds_probe
 from appauth_core.tokens.sources import _managed_identity as managed_identity
 from appauth_core.tokens.sources._base import TokenRequest, is_valid_tenant
 from appauth_core.tokens.sources._confidential_client import MAX_APPS, ConfidentialClients, Credential
-from appauth_core.tokens.sources import _imds_probe as imds_probe
 from appauth_core.tokens.sources._imds_probe import reset_imds_probe_cache
 from appauth_core.tokens.sources._integrated_windows import IntegratedWindowsSource
 from appauth_core.tokens.sources._managed_identity import ManagedIdentitySource
