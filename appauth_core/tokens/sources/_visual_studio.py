@@ -45,7 +45,7 @@ _SIGNED_OUT_CODE = "TS005"  # Azure.Identity treats a token service reply with i
 _SIGN_IN_HINT = "sign in to Visual Studio (Tools > Options > Azure Service Authentication)"
 PLATFORM = {"linux": "Linux", "darwin": "macOS"}.get(sys.platform, sys.platform)
 """This operating system as messages name it ("not on Linux")."""
-# Where Visual Studio installs its token service, below the install folder (protocols.md section 7).
+# Where Visual Studio installs its token service, below the install folder (the Path its tokenprovider.json names).
 TOKEN_SERVICE_PATH = ("Common7", "IDE", "CommonExtensions", "Microsoft", "Asal", "TokenService")
 TOKEN_SERVICE_EXE = "Microsoft.Asal.TokenService.exe"
 _EXPECTED_PROGRAM = "\\".join(("<Visual Studio install folder>", *TOKEN_SERVICE_PATH, TOKEN_SERVICE_EXE))
