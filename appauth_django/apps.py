@@ -27,7 +27,7 @@ class AppAuthDjangoConfig(AppConfig):  # type: ignore[misc]
         turns it off. A reference that cannot be read stops every process that serves, but not the commands
         that diagnose it (``check``, ``appauth``; see ``appauth_django.startup``).
         """
-        from . import checks  # noqa: F401  (registers the system checks)
+        from . import _database_checks, checks  # noqa: F401  (registers the system checks)
 
         setting_changed.connect(conf.on_setting_changed, dispatch_uid="appauth_django.conf")
         _install_exception_reporter_filter()

@@ -12,6 +12,7 @@ from appauth_core._internal.frame_locals import clears_locals
 from appauth_core.web import NO_DEFAULT, AppAuthServices, D, NoDefault
 
 from ._cli import appauth_cli
+from ._databases import use_token_password
 from ._references import find_config_references
 from ._settings import build_services, read_config
 from ._startup import resolve_at_init
@@ -26,6 +27,8 @@ class AppAuth:
     Outside a request (CLI commands, background jobs in an app context) use the object itself:
     ``appauth.get_access_token(resource)``, ``appauth.secret(name)``; in a request, ``g.appauth``.
     """
+
+    use_token_password = use_token_password  # appauth.use_token_password(db): see _databases.py
 
     def __init__(self, app: Flask | None = None) -> None:
         if app is not None:

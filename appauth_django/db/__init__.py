@@ -1,0 +1,2 @@
+"""Database backends that sign in with the app's Entra ID token instead of a password:
+``ENGINE: "appauth_django.db.backends.postgresql"`` or ``"appauth_django.db.backends.mysql"``."""
