@@ -16,6 +16,7 @@ from .errors import (
     ConfigError,
     ConnectionStringError,
     DatabaseSignInError,
+    InsufficientScopeError,
     InvalidReferenceError,
     InvalidRequestError,
     InvalidSecretNameError,
@@ -27,9 +28,11 @@ from .errors import (
     SecretDisabledError,
     SecretNotFoundError,
     SecretWaitTimeoutError,
+    SigningKeysUnavailableError,
     SourceUnavailableError,
     TemplateSecretNotAllowedError,
     TokenEndpointError,
+    TokenValidationError,
     TokenWaitTimeoutError,
     UntrustedProgramError,
     VaultNotAllowedError,
@@ -38,6 +41,7 @@ from .errors import (
 from .keyvault._secrets import KeyVaultSecrets, RedisSecretCache, SecretMetadata, SharedSecretCache, is_reference
 from .tokens._provider import AzureServiceTokenProvider, clear_token_cache
 from .tokens._result import AppAuthenticationResult, Principal
+from .validation import Caller, TokenValidator
 from .web._request_appauth import RequestAppAuth
 from .web._services import AppAuthServices
 
@@ -52,10 +56,12 @@ __all__ = [
     "AzureServiceTokenProvider",
     "AzureServiceTokenProviderError",
     "CaBundleError",
+    "Caller",
     "CertificateStoreError",
     "ConfigError",
     "ConnectionStringError",
     "DatabaseSignInError",
+    "InsufficientScopeError",
     "InvalidReferenceError",
     "InvalidRequestError",
     "InvalidSecretNameError",
@@ -73,9 +79,12 @@ __all__ = [
     "SecretNotFoundError",
     "SecretWaitTimeoutError",
     "SharedSecretCache",
+    "SigningKeysUnavailableError",
     "SourceUnavailableError",
     "TemplateSecretNotAllowedError",
     "TokenEndpointError",
+    "TokenValidationError",
+    "TokenValidator",
     "TokenWaitTimeoutError",
     "UntrustedProgramError",
     "VaultNotAllowedError",

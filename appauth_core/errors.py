@@ -29,6 +29,13 @@ secret (client secret, AppKey, token, certificate key or password, secret value)
      │                                        the app that code asked it from (no init_app, no middleware)
      ├── DatabaseSignInError                  a database server refused the Entra ID token as the password:
      │                                        .server, .user, .principal (who the token was for), .reason
+     ├── TokenValidationError                 a bearer token this app was called with was refused (RFC 6750):
+     │    │                                   .status (401), .error, .www_authenticate, .reason (for logs;
+     │    │                                   never the token)
+     │    ├── InsufficientScopeError          a valid token lacks a role or scope asked for: 403; .caller,
+     │    │                                   .missing_roles, .missing_scopes
+     │    └── SigningKeysUnavailableError     the authority's metadata or signing keys could not be had and
+     │                                        none are cached: 503, nothing said about the token; .authority
      └── KeyVaultError                        a secret could not be had: .vault_url, .secret_name, .version
           ├── SecretNotFoundError             Key Vault says: no such secret (or version)
           ├── SecretAccessDeniedError         Key Vault says: this identity may not read it (403/401)
@@ -354,3 +361,52 @@ class DatabaseSignInError(AppAuthError):
         self.user = user
         self.principal = principal
         self.reason = reason
+
+
+class TokenValidationError(AppAuthError):
+    """A bearer token this app was called with was refused, or the request had none (RFC 6750).
+
+    ``status`` is the HTTP status to answer with (401), ``error`` the RFC 6750 error code (``"invalid_token"``;
+    None when the request carried no bearer token at all, RFC 6750 section 3.1), ``www_authenticate`` the
+    challenge header's value, which says nothing that would help an attacker, and ``reason`` which check
+    failed, for the log. Neither the message nor any field holds the token."""
+
+    status: int = 401
+
+    def __init__(self, reason: str, *, error: str | None = "invalid_token", message: str | None = None) -> None:
+        super().__init__(message or f"The bearer token was refused: {reason}.")
+        self.reason = reason
+        self.error = error
+
+    @property
+    def www_authenticate(self) -> str:
+        return "Bearer" if self.error is None else f'Bearer error="{self.error}"'
+
+
+class InsufficientScopeError(TokenValidationError):
+    """The token is valid but lacks an app role (``roles``) or delegated scope (``scp``) that was asked for:
+    403 ``insufficient_scope``. ``caller`` is who called (a ``Caller``), ``missing_roles`` and
+    ``missing_scopes`` what the token lacks."""
+
+    status = 403
+
+    def __init__(self, caller: Any, *, missing_roles: Sequence[str] = (), missing_scopes: Sequence[str] = ()) -> None:
+        lacks = [f"the app role {name!r}" for name in missing_roles] + [
+            f"the scope {name!r}" for name in missing_scopes
+        ]
+        super().__init__(f"the caller's token lacks {' and '.join(lacks)}", error="insufficient_scope")
+        self.caller = caller
+        self.missing_roles = tuple(missing_roles)
+        self.missing_scopes = tuple(missing_scopes)
+
+
+class SigningKeysUnavailableError(TokenValidationError):
+    """The authority's OpenID metadata or signing keys could not be fetched and none are cached, so no token
+    can be checked now: answer 503 (the token may well be valid; a 401 would make the caller drop it).
+    ``authority`` is the metadata's URL, ``reason`` what went wrong."""
+
+    status = 503
+
+    def __init__(self, reason: str, *, authority: str) -> None:
+        super().__init__(reason, error=None, message=f"No token can be checked now: {reason}.")
+        self.authority = authority
