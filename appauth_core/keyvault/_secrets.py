@@ -146,6 +146,7 @@ class KeyVaultSecrets:
         self._key_cache = SecretCache(clock)  # the encryption key's own: it must never go through the shared cache
         self._key_ref: SecretRef | None = None
         self._fernet: tuple[str | bytes, Fernet] | None = None
+        self._on_read: Callable[[], None] | None = None  # before every read past the fast path (_invalidation)
         try:
             self._shared = self._shared_cache(shared_cache, encryption_key, allow_unencrypted_shared_cache)
         except KeyVaultError as error:  # made here, for this call: naming the setting at fault shares nothing
@@ -289,6 +290,8 @@ class KeyVaultSecrets:
 
     def _read(self, ref: SecretRef, *, force: bool = False) -> CachedSecret:
         self._hosts.check(ref.origin, ref.name)  # before any token is asked for
+        if self._on_read is not None:
+            self._on_read()
         if ref.key not in self._refs:
             bounded_put(self._refs, ref.key, ref, MAX_ENTRIES)  # bounded as the cache is
         return self._cache.get(ref.key, lambda: self._load(ref, force=force), label=f"secret {ref}", force=force)

@@ -93,6 +93,15 @@ class RedisSecretCache:
         where = kwargs.get("path") or f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}"
         return f"RedisSecretCache({where!r}, prefix={self._prefix!r})"  # never the URL: it may hold a password
 
+    @property
+    def client(self) -> redis.Redis:
+        """The redis-py client (the rotation events' pub/sub channel uses its connection pool)."""
+        return self._client
+
+    @property
+    def prefix(self) -> str:
+        return self._prefix
+
     def get(self, key: str) -> bytes | None:
         value: Any = self._client.get(self._prefix + key)
         return bytes(value) if value is not None else None
@@ -181,11 +190,14 @@ class SealedSharedCache:
         except Exception as exc:
             _engine_failed("write", ref, exc)
 
-    def delete(self, ref: SecretRef) -> None:
+    def delete(self, ref: SecretRef) -> bool:
+        """Delete ``ref``'s entry; False (logged) when the engine failed."""
         try:
             self._backend.delete(self.key(ref))
         except Exception as exc:
             _engine_failed("delete", ref, exc)
+            return False
+        return True
 
     @contextlib.contextmanager
     def fill(self, ref: SecretRef) -> Iterator[SharedEntry | None]:

@@ -13,20 +13,25 @@ from ._directory import (
     ManagedIdentity,
     Tenant,
 )
+from ._eventgrid import EVENT_GRID_APP_ID, DeliveryAttempt, EventSubscription, SubscriptionValidationError
 from ._faults import Fault
 from ._keyvault import SecretVersion, Vault
 from .azure_cli import dead_proxy, signed_in_azure_cli
 from .emulator import AzureEmulator
 
 __all__ = [
+    "EVENT_GRID_APP_ID",
     "ApiRegistration",
     "AppRegistration",
     "AzureEmulator",
     "ClientCertificate",
+    "DeliveryAttempt",
+    "EventSubscription",
     "Fault",
     "FederatedCredential",
     "ManagedIdentity",
     "SecretVersion",
+    "SubscriptionValidationError",
     "Tenant",
     "Vault",
     "dead_proxy",

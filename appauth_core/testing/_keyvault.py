@@ -89,6 +89,7 @@ class Vault:
         self._deleted: dict[str, _Deleted] = {}
         self._access: dict[str, frozenset[str]] = {}
         self.url = ""  # set once the listener has a port
+        self.on_secret_set: list[Callable[[Vault, SecretVersion], None]] = []  # Event Grid's deliveries
 
     # --- test API ---------------------------------------------------------------------------------
 
@@ -126,6 +127,8 @@ class Vault:
             if versions:
                 version.name = versions[0].name  # names are case-insensitive; the first spelling stays
             versions.append(version)
+        for listener in list(self.on_secret_set):
+            listener(self, version)
         return version
 
     def versions(self, name: str) -> list[SecretVersion]:

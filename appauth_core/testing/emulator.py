@@ -33,6 +33,7 @@ from ._directory import (
     TokenTarget,
 )
 from ._entra import EntraStandIn
+from ._eventgrid import EventGridStandIn, EventSubscription, Schema
 from ._faults import FaultInjector, RequestCounter
 from ._federation import FederationStandIn
 from ._http import Listener, Router
@@ -137,6 +138,7 @@ class AzureEmulator:
             self.directory, self.issuer, Path(arc_key_dir) if arc_key_dir else self.state_dir / "arc-tokens"
         )
         self.control = ControlStandIn(self)
+        self.event_grid = EventGridStandIn(self.directory, self.issuer, lambda: str(self.ca_bundle_path))
         self.app: AppRegistration = self.directory.register_app(
             app_id=saved.app_id if saved else None,
             secret=saved.app_secret if saved else _entra_style_secret(),
@@ -178,6 +180,7 @@ class AzureEmulator:
         return self
 
     def stop(self) -> None:
+        self.event_grid.close()
         self._close_listeners()
         if self._owns_state_dir:
             shutil.rmtree(self.state_dir, ignore_errors=True)
@@ -238,6 +241,7 @@ class AzureEmulator:
         if name in self.vaults:
             raise ValueError(f"a vault named {name!r} already exists")
         vault = Vault(name, self.directory.home_tenant.tenant_id, self.issuer, lambda: self.authority)
+        vault.on_secret_set.append(self.event_grid.secret_set)
         if grant_defaults:
             for object_id in (self.app.object_id, *(i.object_id for i in self.directory.identities)):
                 vault.grant(object_id, ALL_PERMISSIONS)
@@ -245,6 +249,14 @@ class AzureEmulator:
         if self._running:
             self._start_vault(vault)
         return vault
+
+    def subscribe_events(
+        self, url: str, *, schema: Schema = "EventGridSchema", audience: str | None = None, vault: Vault | None = None
+    ) -> EventSubscription:
+        """Subscribe the webhook at ``url`` to ``vault``'s (default: the default vault's) Key Vault events, as
+        ``az eventgrid system-topic event-subscription create`` does: the handshake first, then every secret set
+        is delivered, with a token for ``audience`` issued to Event Grid (see ``_eventgrid``)."""
+        return self.event_grid.subscribe(vault or self.vault, url, schema=schema, audience=audience)
 
     def register_app(
         self,

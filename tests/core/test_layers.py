@@ -19,7 +19,18 @@ ROOT = Path(appauth_core.__file__).parent
 REPOSITORY = Path(__file__).resolve().parents[2]
 
 # Bottom to top. A module may import its own layer and any layer before it in this list.
-LAYERS = ("errors", "_internal", "tokens", "keyvault", "validation", "web", "databases", "sqlalchemy", "__init__")
+LAYERS = (
+    "errors",
+    "_internal",
+    "tokens",
+    "keyvault",
+    "validation",
+    "events",
+    "web",
+    "databases",
+    "sqlalchemy",
+    "__init__",
+)
 # The emulator stands beside the layers: it may use any of them, and none of them may import it.
 BESIDE = "testing"
 
