@@ -62,7 +62,7 @@ class Arguments:
             tenants = _allowed_tenants(allowed_tenants, name("allowed_tenants"))
             segment = "organizations"
         return cls(
-            audiences=frozenset(_names(audience, name("audience"), _AUDIENCE_EXAMPLE)),
+            audiences=frozenset(map(_audience, _names(audience, name("audience"), _AUDIENCE_EXAMPLE))),
             tenants=tenants,
             tenant_segment=segment,
             client_ids=None
@@ -101,6 +101,14 @@ def _names(value: Any, setting: str, example: str) -> list[str]:
         if not isinstance(item, str) or not item or any(c.isspace() for c in item):
             raise _error(setting, f"{setting} holds {item!r}: each must be a string without blanks, e.g. {example}")
     return values
+
+
+def _audience(value: str) -> str:
+    """A client id in the form v2 tokens carry it as ``aud`` (lower case); an App ID URI as it is."""
+    try:
+        return str(uuid.UUID(value)) if len(value) == 36 else value
+    except ValueError:
+        return value
 
 
 def _guid(value: Any, setting: str, what: str) -> str:

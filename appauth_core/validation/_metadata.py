@@ -14,7 +14,8 @@ for both versions). What it fetches, and when:
   ``KID_REFETCH_SECONDS`` (5 minutes, Microsoft.IdentityModel's ``RefreshInterval``): a flood of tokens with
   forged ``kid`` values costs one request, not one each. Callers whose ``kid`` arrives while that refetch is
   under way wait for it instead of being refused.
-- A failure with nothing kept is ``SigningKeysUnavailableError`` (503): the token may be valid.
+- A failure with nothing kept is ``SigningKeysUnavailableError`` (503): the token may be valid. For
+  ``FAILURE_HOLD_SECONDS`` after a failure nothing is fetched; requests meanwhile get the same answer.
 
 Requests go through the core's session factory (``http_sessions.new_session``): https only, the size caps and
 deadline of ``http_limits``, the TLS trust of ``http_trust`` (``REQUESTS_CA_BUNDLE`` and friends), no redirects.
@@ -47,6 +48,8 @@ logger = logging.getLogger("appauth_core")
 REFRESH_SECONDS = 24 * 3600.0
 RETRY_SECONDS = 5 * 60.0
 KID_REFETCH_SECONDS = 5 * 60.0
+FAILURE_HOLD_SECONDS = 5.0  # after a failed fetch, requests fail at once for this long: a down authority
+# is not asked again by every request that arrives meanwhile
 FETCH_DEADLINE = 10.0  # seconds for one document, retries included: a request waits on it
 DOCUMENT_MAX_BYTES = http_limits.TOKEN_REPLY_MAX_BYTES  # an OpenID configuration is 2 KiB
 KEYS_MAX_BYTES = 256 * 1024  # Entra's key set is ~10 KiB (a handful of keys, each with its certificate)
@@ -101,6 +104,7 @@ class AuthorityMetadata:
         self._keys: KeySet | None = None
         self._next_refresh = 0.0  # monotonic time after which the keys are refreshed in the background
         self._kid_refetch_at = float("-inf")  # when an unknown kid last refetched the key set
+        self._failed: tuple[float, str] | None = None  # when a fetch last failed, and why
         self._lock = threading.Lock()
         waited: Callable[[float], Exception] = lambda seconds: self._unavailable(  # noqa: E731
             f"another request's fetch of the metadata was still under way after {seconds:g} s"
@@ -220,6 +224,18 @@ class AuthorityMetadata:
         return document
 
     def _get(self, url: str, what: str) -> dict[str, Any]:
+        failed = self._failed
+        if failed is not None and time.monotonic() - failed[0] < FAILURE_HOLD_SECONDS:
+            raise self._unavailable(f"{failed[1]} (not tried again for {FAILURE_HOLD_SECONDS:g} s)")
+        try:
+            body = self._get_once(url, what)
+        except SigningKeysUnavailableError as error:
+            self._failed = (time.monotonic(), error.reason)
+            raise
+        self._failed = None
+        return body
+
+    def _get_once(self, url: str, what: str) -> dict[str, Any]:
         try:
             with http_limits.deadline(FETCH_DEADLINE), http_limits.reply_limit(_cap(what)):
                 response = _session().get(url, headers={"Accept": "application/json"})

@@ -19,6 +19,7 @@ EXPECTED = {
     "AppAuthNotInitialisedError", "AppAuthServices", "RequestAppAuth",
     "ConfigError", "TemplateSecretNotAllowedError", "ReferenceResolutionError", "CertificateStoreError",
     "TokenEndpointError",
+    "TokenValidator", "Caller", "TokenValidationError", "InsufficientScopeError", "SigningKeysUnavailableError",
     "__version__", "clear_token_cache", "is_reference",
 }  # fmt: skip
 
