@@ -306,6 +306,7 @@ class SecretInvalidation:
         return vaults
 
     def _after_fork_in_child(self) -> None:
+        self._source = uuid.uuid4().hex  # the parent's announcements are not the child's own
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._subscribed = threading.Event()
