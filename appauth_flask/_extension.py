@@ -13,6 +13,7 @@ from appauth_core.web import NO_DEFAULT, AppAuthServices, D, NoDefault
 
 from ._cli import appauth_cli
 from ._databases import use_token_password
+from ._events import register_events
 from ._references import find_config_references
 from ._settings import build_services, read_config
 from ._startup import resolve_at_init
@@ -73,6 +74,7 @@ class AppAuth:
         app.before_request_funcs.setdefault(None, []).insert(0, _bind_to_request)
         app.add_template_global(keyvault_secret, "keyvault_secret")
         app.cli.add_command(appauth_cli)
+        register_events(app, services)  # the Event Grid webhook, when APPAUTH_EVENTS_* are set
 
     @property
     def services(self) -> AppAuthServices:

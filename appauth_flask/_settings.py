@@ -32,10 +32,16 @@ def read_config(app: Flask) -> AppAuthConfig:
     (a typo such as ``APPAUTH_KEYVAULT_URL`` would otherwise silently mean "no vault"). The environment
     variable ``APPAUTH_RESOLVE_REFERENCES`` (0 or 1), when set, wins over the config's key of that name."""
     warn_about_look_alikes(app)
-    values = app.config.get_namespace(PREFIX, lowercase=False, trim_namespace=True)
+    values = _with_events(app.config.get_namespace(PREFIX, lowercase=False, trim_namespace=True))
     config = AppAuthConfig.from_mapping(values, spell=SPELL)
     override = resolution_override()
     return config if override is None else replace(config, resolve_references=override)
+
+
+def _with_events(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with the ``EVENTS_*`` keys gathered into the one ``EVENTS`` dict the core reads."""
+    events = {key[len("EVENTS_") :]: values.pop(key) for key in list(values) if key.startswith("EVENTS_")}
+    return {**values, "EVENTS": events} if events else values
 
 
 def warn_about_look_alikes(app: Flask) -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigError
+from ..events import EventsSettings, read_events
 from ..keyvault._references import DEFAULT_VAULT_SUFFIX
 from ..keyvault._walk import find_references
 from ..tokens._vault_hosts import suffix_pattern
@@ -28,6 +29,7 @@ KEYS = (
     "ALLOWED_VAULT_HOSTS",
     "VAULT_SUFFIX",
     "KEY_VAULT_RESOURCE",
+    "EVENTS",
 )
 
 
@@ -44,6 +46,7 @@ class AppAuthConfig:
     allowed_vault_hosts: tuple[str, ...] = ()
     vault_suffix: str = DEFAULT_VAULT_SUFFIX  # what VaultName= references resolve under
     key_vault_resource: str | None = None  # a Key Vault resource besides Azure's own (KeyVaultSecrets)
+    events: EventsSettings | None = None  # Key Vault rotation events through Event Grid, None: off
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], *, spell: str = "{}", reference_hint: str = "") -> AppAuthConfig:
@@ -73,7 +76,23 @@ class AppAuthConfig:
             allowed_vault_hosts=tuple(_names(values, "ALLOWED_VAULT_HOSTS", spell)),
             vault_suffix=_vault_suffix(values, "VAULT_SUFFIX", spell),
             key_vault_resource=_key_vault_resource(values, "KEY_VAULT_RESOURCE", spell),
+            events=_events(values, spell),
         )
+
+
+def _events(values: Mapping[str, Any], spell: str) -> EventsSettings | None:
+    """``EVENTS``, its keys spelled as the adapter spells a key: nested in one dict (``APPAUTH['EVENTS']['AUDIENCE']``)
+    or, where settings are flat prefixed names (``APPAUTH_{}``), settings of their own (``APPAUTH_EVENTS_AUDIENCE``);
+    its tenant and authority default to ``API``'s."""
+    api = values.get("API")
+    flat = spell.endswith("_{}")
+    events_spell = spell.format("EVENTS_{}") if flat else spell.format("EVENTS") + "['{}']"
+    return read_events(
+        values.get("EVENTS"),
+        spell=events_spell,
+        api=api if isinstance(api, Mapping) else None,
+        setting=spell.format("EVENTS"),
+    )
 
 
 # appauth reads these settings to reach the vault, so they cannot come from it. The encryption key can: the

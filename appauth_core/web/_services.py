@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 from enum import Enum
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._internal.frame_locals import Hidden, clears_locals
 from ..errors import (
@@ -25,6 +25,9 @@ from ..keyvault._walk import Path, find_references
 from ..tokens._provider import AzureServiceTokenProvider
 from ..tokens._result import Principal
 from ._config import AppAuthConfig
+
+if TYPE_CHECKING:
+    from ..events import RotationEvents
 
 D = TypeVar("D")
 
@@ -69,6 +72,11 @@ class AppAuthServices:
         except KeyVaultError as error:  # KeyVaultConfigurationError, or a bad encryption-key reference
             where = error.setting or "the Key Vault settings"  # KeyVaultSecrets names the setting at fault
             raise ConfigError(f"{where}: {error}", key=where) from None
+        self.events: RotationEvents | None = None  # the Event Grid webhook and the secrets' invalidation
+        if config.events is not None:
+            from ..events import RotationEvents
+
+            self.events = RotationEvents(config.events, self.secrets, shared_cache)
 
     # --- what views use, through RequestAppAuth (request.appauth / g.appauth) ---------------------
 
@@ -144,6 +152,8 @@ class AppAuthServices:
 
     def close(self) -> None:
         self.secrets.close()
+        if self.events is not None:
+            self.events.close()
 
 
 def _value(outcome: Hidden[str] | AppAuthError) -> str:
