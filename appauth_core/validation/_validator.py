@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from hashlib import sha256
 from typing import Any
 
@@ -37,6 +37,13 @@ def _digest(token: str) -> bytes:
         return sha256(token.encode()).digest()
     except (AttributeError, UnicodeError):
         return b""
+
+
+def _names(names: Iterable[str]) -> Collection[str]:
+    """Role or scope names as given: a string is one name, not its letters; an iterator is read once."""
+    if isinstance(names, str):
+        return (names,)
+    return names if isinstance(names, (tuple, list, frozenset, set)) else tuple(names)
 
 
 class _NeedsFetch(Exception):
@@ -140,8 +147,9 @@ class TokenValidator:
     def authorize(self, caller: Caller, *, roles: Iterable[str] = (), scopes: Iterable[str] = ()) -> Caller:
         """``caller``, if it holds every role in ``roles`` and scope in ``scopes`` (a string is one name);
         else ``InsufficientScopeError`` (403). For checks made after ``validate`` (a DRF permission class)."""
-        need_roles = (roles,) if isinstance(roles, str) else roles
-        need_scopes = (scopes,) if isinstance(scopes, str) else scopes
+        need_roles, need_scopes = _names(roles), _names(scopes)
+        if caller.roles.issuperset(need_roles) and caller.scopes.issuperset(need_scopes):
+            return caller
         missing_roles = [r for r in need_roles if r not in caller.roles]
         missing_scopes = [s for s in need_scopes if s not in caller.scopes]
         if missing_roles or missing_scopes:

@@ -367,3 +367,20 @@ def test_one_validator_serves_tokens_of_both_versions(azure_emulator: AzureEmula
     validator.validate(app_token(azure_emulator, v1_api))
 
     assert azure_emulator.counters["entra.discovery"] == 2 and azure_emulator.counters["entra.jwks"] == 1
+
+
+def test_roles_and_scopes_may_be_any_iterable_of_names(azure_emulator: AzureEmulator) -> None:
+    api = new_api(azure_emulator)
+    azure_emulator.assign_role(api, azure_emulator.app, "Orders.Read")
+    validator = validator_for(azure_emulator, api)
+    caller = validator.validate(app_token(azure_emulator, api))
+
+    assert validator.authorize(caller, roles=(name for name in ["Orders.Read"])) is caller
+    with pytest.raises(InsufficientScopeError):  # an iterator is read once, and checked all the same
+        validator.authorize(caller, roles=(name for name in ["Orders.Read", "Orders.Write"]))
+    with pytest.raises(InsufficientScopeError):  # "Orders.Read" is one scope, not the letters of one
+        validator.authorize(caller, scopes="Orders.Read")
+    user = validator.validate(azure_emulator.issue_user_token(api, scopes=("a", "b")))
+    with pytest.raises(InsufficientScopeError):
+        validator.authorize(user, scopes="ab")
+    assert validator.authorize(user, scopes={"a", "b"}) is user
