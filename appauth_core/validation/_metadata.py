@@ -110,11 +110,8 @@ class AuthorityMetadata:
             f"another request's fetch of the metadata was still under way after {seconds:g} s"
         )
         self._key_flights: SingleFlight[KeySet] = SingleFlight(waited)
-        self._document_flights: SingleFlight[Document] = SingleFlight(waited)
-        fork_safety.reset_in_child(self)
-
-    def _after_fork_in_child(self) -> None:
-        self._lock = threading.Lock()
+        self._document_flights: SingleFlight[Document] = SingleFlight(waited)  # both forget flights in a child
+        fork_safety.new_lock_in_child(self)
 
     def discovery_url(self, version: Version) -> str:
         middle = "/v2.0" if version == "2.0" else ""

@@ -16,6 +16,7 @@ from collections.abc import Collection, Iterable
 from hashlib import sha256
 from typing import Any
 
+from .._internal import fork_safety
 from .._internal.frame_locals import clears_locals
 from ..errors import InsufficientScopeError, TokenValidationError
 from . import _claims, _jws
@@ -99,8 +100,9 @@ class TokenValidator:
     def _setup(self, arguments: Arguments) -> None:
         self._arguments = arguments
         self._metadata = AuthorityMetadata(arguments.authority, arguments.tenant_segment)
-        self._cache: dict[bytes, tuple[Caller, float]] = {}
+        self._cache: dict[bytes, tuple[Caller, float]] = {}  # kept in a forked child: as valid there
         self._cache_lock = threading.Lock()
+        fork_safety.new_lock_in_child(self, "_cache_lock")
 
     def __repr__(self) -> str:
         arguments = self._arguments

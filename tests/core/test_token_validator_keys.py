@@ -5,6 +5,7 @@ request, refreshed daily with the old keys kept when that fails, and a 503 (not 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +17,9 @@ from appauth_core import SigningKeysUnavailableError, TokenValidationError
 from appauth_core._internal.single_flight import wait_for_background_refreshes
 from appauth_core.testing import AzureEmulator
 from appauth_core.validation import _metadata, error_response
+from tests.canaries import Canaries
 
+from .test_fork_safety import in_children
 from .validator_support import app_token, new_api, parts, validator_for, with_header
 
 
@@ -159,15 +162,16 @@ def test_a_failed_refresh_keeps_the_keys_it_had(
 
 
 def test_no_keys_at_all_is_503_and_a_down_authority_is_not_asked_by_every_request(
-    emulator: AzureEmulator, monkeypatch: pytest.MonkeyPatch
+    emulator: AzureEmulator, monkeypatch: pytest.MonkeyPatch, canaries: Canaries
 ) -> None:
     api = new_api(emulator)
     validator = validator_for(emulator, api)
     emulator.faults.inject("entra.discovery", status=503, times=3)  # the first attempt and its two retries
 
     with pytest.raises(SigningKeysUnavailableError) as unavailable:
-        validator.validate(app_token(emulator, api))
+        validator.validate(canaries.add(app_token(emulator, api), "token during an outage"))
     error = unavailable.value
+    canaries.check_error(error)
     assert (error.status, error.error) == (503, None)
     assert "answered 503" in error.reason and error.authority == f"{emulator.authority}{emulator.tenant_id}"
     status, headers, body = error_response(error)
@@ -221,3 +225,40 @@ def _refusal(validator: Any, token: str) -> str:
     except TokenValidationError as error:
         return error.reason
     raise AssertionError("the token was accepted")
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_a_forked_child_keeps_the_keys_and_tokens_and_none_of_the_locks(emulator: AzureEmulator) -> None:
+    """gunicorn --preload: the master validated tokens, then forked while a thread held the validator's locks."""
+    api = new_api(emulator)
+    validator = validator_for(emulator, api)
+    seen = app_token(emulator, api)
+    validator.validate(seen)
+    new = app_token(emulator, api)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with validator._cache_lock, validator._metadata._lock:
+            holding.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold, daemon=True)
+    holder.start()
+    assert holding.wait(10)
+    before = emulator.counters.snapshot()
+    try:
+        # the new token takes the cache's lock to be remembered; an unknown kid takes the metadata's
+        results = in_children(
+            lambda _: [
+                validator.validate(seen).client_id,
+                validator.validate(new).client_id,
+                _refusal(validator, with_header(new, kid="forged"))[:24],
+            ]
+        )
+    finally:
+        release.set()
+        holder.join(10)
+
+    assert results == [[emulator.app.app_id, emulator.app.app_id, "no published signing key"]]
+    assert emulator.counters["entra.jwks"] - before.get("entra.jwks", 0) == 1  # the child's one refetch
+    assert emulator.counters["entra.discovery"] == before.get("entra.discovery", 0)  # the rest it had
