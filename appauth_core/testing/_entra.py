@@ -5,6 +5,7 @@ served on the same port live in ``_arm``. Shapes and error texts follow the live
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 import uuid
 from typing import Any
@@ -224,6 +225,7 @@ class EntraStandIn:
             appidacr=appidacr,
             version=target.version,
             roles=target.roles,
+            extra=_claims_asked(form.get("claims")),
         )
         lifetime = issued.expires_in
         if v2:
@@ -397,6 +399,19 @@ class EntraStandIn:
             f"'{unverified.get('iss')}'. Assertion Subject: '{unverified.get('sub')}'. Assertion Audience: "
             f"'{unverified.get('aud')}'.",
         )
+
+
+def _claims_asked(claims: str | None) -> dict[str, Any]:
+    """What a ``claims`` parameter (a claims challenge the client passes on, msal's ``claims_challenge``) puts in
+    the token: the Conditional Access authentication contexts it asks for, as ``acrs`` (``{"access_token":
+    {"acrs": {"essential": true, "value": "c1"}}}`` gives ``"acrs": ["c1"]``), as Entra ID does once they are
+    satisfied. Other claims (``xms_cc`` capabilities, a CAE ``nbf``) change nothing here: every token is new."""
+    try:
+        asked = json.loads(claims or "{}")["access_token"]["acrs"]
+        values = asked.get("values") or [asked["value"]]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return {}
+    return {"acrs": [str(value) for value in values]} if isinstance(values, list) and values else {}
 
 
 def _not_found(request: Request) -> Response:

@@ -27,7 +27,9 @@ from ._scopes import resource_from_scopes, token_info, token_info_request
 class _Provider(Protocol):
     """What the async face uses of ``AzureServiceTokenProvider`` (which imports this module to offer ``.aio``)."""
 
-    async def _entry_async(self, resource: str, tenant_id: str | None, force_refresh: bool) -> CacheEntry: ...
+    async def _entry_async(
+        self, resource: str, tenant_id: str | None, force_refresh: bool, claims: str | None = None
+    ) -> CacheEntry: ...
 
     def _access_token(self, resource: str, tenant_id: str | None, entry: CacheEntry) -> AccessToken: ...
 
@@ -56,18 +58,19 @@ class AsyncCredential:
         **kwargs: Any,
     ) -> AccessToken:
         """``AsyncTokenCredential.get_token``: what the sync ``get_token`` answers. One ``<resource>/.default``
-        scope; a claims challenge (CAE) forces a fresh token; ``enable_cae`` alone changes nothing (the
-        sources' tokens are the same either way)."""
+        scope; a claims challenge (CAE) forces a fresh token, asked for with those claims where the method can
+        send them (as the sync ``get_token``); ``enable_cae`` alone changes nothing (the sources' tokens are the
+        same either way)."""
         provider = _provider_of(self)
         resource = resource_from_scopes(scopes)
-        entry = await provider._entry_async(resource, tenant_id, force_refresh=bool(claims))
+        entry = await provider._entry_async(resource, tenant_id, force_refresh=bool(claims), claims=claims or None)
         return provider._access_token(resource, tenant_id, entry)
 
     async def get_token_info(self, *scopes: str, options: TokenRequestOptions | None = None) -> AccessTokenInfo:
         """``AsyncSupportsTokenInfo.get_token_info`` (what the ``.aio`` Key Vault clients call): what the
         sync ``get_token_info`` answers, with ``refresh_on`` when the cache will renew the token."""
-        resource, tenant_id, force_refresh = token_info_request(scopes, options)
-        return token_info(await _provider_of(self)._entry_async(resource, tenant_id, force_refresh))
+        resource, tenant_id, claims = token_info_request(scopes, options)
+        return token_info(await _provider_of(self)._entry_async(resource, tenant_id, bool(claims), claims))
 
     async def close(self) -> None:
         """Nothing to release (the provider owns no connection that outlives a call): after ``close`` or

@@ -106,6 +106,18 @@ class AzureServiceTokenProvider(CredentialAdapter):
                     return entry.token.access_token
         return self._entry(resource, tenant_id, force_refresh).token.access_token
 
+    def cached_access_token(self, resource: str, tenant_id: str | None = None) -> str | None:
+        """The cached token for ``resource`` while it needs no work (not due for refresh), else None; never
+        sends a request nor waits. For callers that must know whether a token came from the cache (a 401 to
+        it is worth a refresh) or must not block (an event loop). Bad arguments raise as for
+        ``get_access_token``."""
+        key = self._keys.get((resource, tenant_id)) or self._key(resource, tenant_id)
+        entry = self._peek(key)
+        if entry is None:
+            return None
+        self._principal, self._method = entry.principal, entry.method
+        return entry.token.access_token
+
     def get_authentication_result(
         self, resource: str, tenant_id: str | None = None, force_refresh: bool = False
     ) -> AppAuthenticationResult:
@@ -161,19 +173,25 @@ class AzureServiceTokenProvider(CredentialAdapter):
         enable_cae: bool = False,
         **kwargs: Any,
     ) -> AccessToken:
-        """azure-core ``TokenCredential``. A claims challenge (CAE) forces a fresh token."""
+        """azure-core ``TokenCredential``. ``claims`` (a claims challenge, decoded: continuous access
+        evaluation, Conditional Access authentication context) forces a new token, which the methods that sign
+        in through msal (client secret, certificates, workload identity) ask Entra ID for with those claims;
+        the others (managed identity, developer tools) cannot send claims and get a new token without them.
+        The new token replaces the cached one."""
         resource = resource_from_scopes(scopes)
         remembered = self._keys.get((resource, tenant_id))
         entry = self._peek(remembered) if remembered is not None and not claims else None
         if entry is None:
-            entry = self._entry(resource, tenant_id, force_refresh=bool(claims))
+            entry = self._entry(resource, tenant_id, force_refresh=bool(claims), claims=claims or None)
         else:
             self._principal, self._method = entry.principal, entry.method
         return self._access_token(resource, tenant_id, entry)
 
     def get_token_info(self, *scopes: str, options: TokenRequestOptions | None = None) -> AccessTokenInfo:
-        """azure-core ``SupportsTokenInfo`` (what SecretClient 4.9+ calls first)."""
-        return token_info(self._entry(*token_info_request(scopes, options)))
+        """azure-core ``SupportsTokenInfo`` (what SecretClient 4.9+ calls first); ``options["claims"]`` as
+        ``get_token``'s ``claims``."""
+        resource, tenant_id, claims = token_info_request(scopes, options)
+        return token_info(self._entry(resource, tenant_id, force_refresh=bool(claims), claims=claims))
 
     def _token_info(self, scopes: tuple[str, ...], options: TokenRequestOptions) -> AccessTokenInfo:
         return self.get_token_info(*scopes, options=options)
@@ -208,13 +226,17 @@ class AzureServiceTokenProvider(CredentialAdapter):
         return key
 
     @clears_locals  # a source's frames, and msal's, azure-core's and requests' below them, hold credentials
-    def _entry(self, resource: str, tenant_id: str | None, force_refresh: bool) -> CacheEntry:
+    def _entry(
+        self, resource: str, tenant_id: str | None, force_refresh: bool, claims: str | None = None
+    ) -> CacheEntry:
         key = self._key(resource, tenant_id)
-        entry = self._cache.get(key, lambda: self._fetch(resource, tenant_id), force_refresh=force_refresh)
+        entry = self._cache.get(key, lambda: self._fetch(resource, tenant_id, claims), force_refresh=force_refresh)
         self._principal, self._method = entry.principal, entry.method
         return entry
 
-    async def _entry_async(self, resource: str, tenant_id: str | None, force_refresh: bool) -> CacheEntry:
+    async def _entry_async(
+        self, resource: str, tenant_id: str | None, force_refresh: bool, claims: str | None = None
+    ) -> CacheEntry:
         """The sync path, off the event loop; a cache hit (and a wrong argument) never leaves the loop's thread."""
         key = self._key(resource, tenant_id)
         if not force_refresh:
@@ -224,7 +246,7 @@ class AzureServiceTokenProvider(CredentialAdapter):
                 return entry
         import asyncio  # imported here: most apps never await the provider, and asyncio costs ~40 ms to import
 
-        return await asyncio.to_thread(self._entry, resource, tenant_id, force_refresh)
+        return await asyncio.to_thread(self._entry, resource, tenant_id, force_refresh, claims)
 
     def _access_token(self, resource: str, tenant_id: str | None, entry: CacheEntry) -> AccessToken:
         """The azure-core ``AccessToken`` for ``entry``, built once per entry (a hit allocates nothing)."""
@@ -236,10 +258,10 @@ class AzureServiceTokenProvider(CredentialAdapter):
         self._access_tokens[key] = (entry, access)
         return access
 
-    def _fetch(self, resource: str, tenant_id: str | None) -> CacheEntry:
+    def _fetch(self, resource: str, tenant_id: str | None, claims: str | None = None) -> CacheEntry:
         # Sources get the resource without a trailing slash: managed-identity endpoints echo it into the
         # audience, and Key Vault refuses `https://vault.azure.net/` (AKV10022), a classic .NET-era failure.
-        request = TokenRequest(resource.rstrip("/") or resource, tenant_id, self._authority_host)
+        request = TokenRequest(resource.rstrip("/") or resource, tenant_id, self._authority_host, claims)
         try:
             token = self._source.get_token(request)
         except AzureServiceTokenProviderError as error:

@@ -16,10 +16,12 @@ from ._cache import CacheEntry
 _DEFAULT_SUFFIX = "/.default"
 
 
-def token_info_request(scopes: tuple[str, ...], options: TokenRequestOptions | None) -> tuple[str, str | None, bool]:
-    """(resource, tenant, force refresh) of a ``get_token_info`` call: a claims challenge forces a new token."""
+def token_info_request(
+    scopes: tuple[str, ...], options: TokenRequestOptions | None
+) -> tuple[str, str | None, str | None]:
+    """(resource, tenant, claims) of a ``get_token_info`` call: claims (a challenge) force a new token."""
     options = options or {}
-    return resource_from_scopes(scopes), options.get("tenant_id"), bool(options.get("claims"))
+    return resource_from_scopes(scopes), options.get("tenant_id"), options.get("claims") or None
 
 
 def token_info(entry: CacheEntry) -> AccessTokenInfo:

@@ -29,11 +29,15 @@ def is_valid_tenant(tenant_id: str) -> bool:
 
 @dataclass(frozen=True)
 class TokenRequest:
-    """What the caller asked for. ``resource`` is as given (no ``/.default``)."""
+    """What the caller asked for. ``resource`` is as given (no ``/.default``). ``claims``: a claims challenge
+    a resource answered with (continuous access evaluation, Conditional Access authentication context), as the
+    JSON Entra ID expects in its ``claims`` parameter; the sources that sign in through msal send it, the others
+    (managed identity, developer tools) cannot and get a new token without it."""
 
     resource: str
     tenant_id: str | None = None
     authority_host: str = DEFAULT_AUTHORITY_HOST  # always ends with "/"
+    claims: str | None = None
 
     @property
     def scope(self) -> str:

@@ -351,7 +351,7 @@ class ConfidentialClients:
             raise self.error(request, authority, f"{reason} {self._discovery_hint(context)}") from None
         started = time.time()
         try:
-            result = app.acquire_token_for_client([request.scope])
+            result = app.acquire_token_for_client([request.scope], claims_challenge=request.claims)
             token = _source_token(result, started) if isinstance(result, dict) and "access_token" in result else None
         except requests.RequestException as exc:
             raise self._unreachable(request, authority, exc, credential) from None
