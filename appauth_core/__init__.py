@@ -6,6 +6,9 @@ secrets and resolves ``@Microsoft.KeyVault(...)`` references; ``appauth_core.tes
 emulator. The Django and Flask adapters (``appauth_django``, ``appauth_flask``) only wire these in.
 """
 
+from typing import TYPE_CHECKING, Any
+
+from .calls import DownstreamApi, RequestsTokenAuth
 from .errors import (
     AppAuthError,
     AppAuthNotInitialisedError,
@@ -47,6 +50,19 @@ from .web._services import AppAuthServices
 
 __version__ = "0.1.0"
 
+if TYPE_CHECKING:
+    from .calls import HttpxTokenAuth
+
+
+def __getattr__(name: str) -> Any:
+    """``HttpxTokenAuth`` comes from ``appauth_core.calls`` on first use: appauth imports without httpx."""
+    if name == "HttpxTokenAuth":
+        from .calls import HttpxTokenAuth
+
+        return HttpxTokenAuth
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "AppAuthError",
     "AppAuthNotInitialisedError",
@@ -61,6 +77,8 @@ __all__ = [
     "ConfigError",
     "ConnectionStringError",
     "DatabaseSignInError",
+    "DownstreamApi",
+    "HttpxTokenAuth",
     "InsufficientScopeError",
     "InvalidReferenceError",
     "InvalidRequestError",
@@ -73,6 +91,7 @@ __all__ = [
     "RedisSecretCache",
     "ReferenceResolutionError",
     "RequestAppAuth",
+    "RequestsTokenAuth",
     "SecretAccessDeniedError",
     "SecretDisabledError",
     "SecretMetadata",

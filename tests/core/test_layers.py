@@ -24,6 +24,7 @@ LAYERS = (
     "_internal",
     "tokens",
     "keyvault",
+    "calls",
     "validation",
     "events",
     "web",

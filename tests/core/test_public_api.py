@@ -20,6 +20,8 @@ EXPECTED = {
     "ConfigError", "TemplateSecretNotAllowedError", "ReferenceResolutionError", "CertificateStoreError",
     "TokenEndpointError",
     "TokenValidator", "Caller", "TokenValidationError", "InsufficientScopeError", "SigningKeysUnavailableError",
+    "RequestsTokenAuth", "HttpxTokenAuth", "DownstreamApi",
+    "DatabaseSignInError",
     "__version__", "clear_token_cache", "is_reference",
 }  # fmt: skip
 
