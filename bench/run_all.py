@@ -61,6 +61,8 @@ BENCHMARKS = (
               "within 5 %; 1 Entra request per token lifetime", requires=("sqlalchemy", "psycopg", "MySQLdb")),
     Benchmark(9, "token_validation", "Token validation: a repeated token vs PyJWT `PyJWKClient` + `jwt.decode`",
               "≥ 20x and < 5 µs; first ≤ PyJWT", requires=("appauth_core.validation",)),
+    Benchmark(10, "outbound_auth", "Outbound auth: `RequestsTokenAuth` / `HttpxTokenAuth` per request vs azure-core's "
+              "`BearerTokenCredentialPolicy`", "< 2 µs", requires=("httpx", "appauth_core.calls")),
 )  # fmt: skip
 
 
