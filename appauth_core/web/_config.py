@@ -10,11 +10,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigError
+from ..events import KEYS as EVENTS_KEYS
 from ..events import EventsSettings, read_events
 from ..keyvault._references import DEFAULT_VAULT_SUFFIX
 from ..keyvault._walk import find_references
 from ..tokens._vault_hosts import suffix_pattern
 from ..tokens._vault_scope import key_vault_resource
+from ._api_settings import API_KEYS, DownstreamApiSettings, read_api, read_downstream_apis
 
 # Setting names without a framework prefix; Django spells them as keys of APPAUTH, Flask as APPAUTH_<NAME>.
 KEYS = (
@@ -29,6 +31,8 @@ KEYS = (
     "ALLOWED_VAULT_HOSTS",
     "VAULT_SUFFIX",
     "KEY_VAULT_RESOURCE",
+    "API",
+    "DOWNSTREAM_APIS",
     "EVENTS",
 )
 
@@ -46,24 +50,32 @@ class AppAuthConfig:
     allowed_vault_hosts: tuple[str, ...] = ()
     vault_suffix: str = DEFAULT_VAULT_SUFFIX  # what VaultName= references resolve under
     key_vault_resource: str | None = None  # a Key Vault resource besides Azure's own (KeyVaultSecrets)
+    # How this app checks the tokens it is called with (validator_from_settings' keys), None: it does not.
+    api: Mapping[str, Any] | None = None
+    api_spell: str = field(default="API['{}']", repr=False, compare=False)  # a key of ``api``, as the user spells it
+    downstream_apis: tuple[DownstreamApiSettings, ...] = ()  # the APIs this app calls, by name
     events: EventsSettings | None = None  # Key Vault rotation events through Event Grid, None: off
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any], *, spell: str = "{}", reference_hint: str = "") -> AppAuthConfig:
+    def from_mapping(
+        cls, values: Mapping[str, Any], *, spell: str = "{}", reference_hint: str = "", api_spell: str | None = None
+    ) -> AppAuthConfig:
         """Validate ``values`` (keys from ``KEYS``). ``spell`` turns a key into the user's spelling for
         messages: ``"APPAUTH['{}']"`` for Django, ``"APPAUTH_{}"`` for Flask. ``reference_hint`` ends the
-        message for a setting that is wrongly a Key Vault reference (how to set it in this framework)."""
+        message for a setting that is wrongly a Key Vault reference (how to set it in this framework).
+        ``api_spell``: how the keys of ``API`` are spelled when the adapter reads them as settings of their
+        own (Flask's ``"APPAUTH_API_{}"``); None: ``API`` is one nested dict (``APPAUTH['API']['AUDIENCE']``)."""
         _refuse_references(values, spell, reference_hint)
         unknown = [key for key in values if key not in KEYS]
         if unknown:
-            key = unknown[0]
-            close = difflib.get_close_matches(str(key), KEYS, n=1)
-            hint = f" Did you mean {spell.format(close[0])}?" if close else ""
+            key, valid = unknown[0], _valid_settings(spell, api_spell)
+            close = difflib.get_close_matches(spell.format(key), valid, n=1)
+            hint = f" Did you mean {close[0]}?" if close else ""
             raise ConfigError(
-                f"Unknown appauth setting {spell.format(key)}.{hint} Valid settings: "
-                + ", ".join(spell.format(k) for k in KEYS),
+                f"Unknown appauth setting {spell.format(key)}.{hint} Valid settings: " + ", ".join(valid),
                 key=spell.format(key),
             )
+        nested_api_spell = spell.format("API") + "['{}']"
         return cls(
             connection_string=_optional_str(values, "CONNECTION_STRING", spell),
             azure_ad_instance=_optional_str(values, "AZURE_AD_INSTANCE", spell),
@@ -76,6 +88,11 @@ class AppAuthConfig:
             allowed_vault_hosts=tuple(_names(values, "ALLOWED_VAULT_HOSTS", spell)),
             vault_suffix=_vault_suffix(values, "VAULT_SUFFIX", spell),
             key_vault_resource=_key_vault_resource(values, "KEY_VAULT_RESOURCE", spell),
+            api=read_api(values.get("API"), setting=spell.format("API"), spell=api_spell or nested_api_spell),
+            api_spell=api_spell or nested_api_spell,
+            downstream_apis=read_downstream_apis(
+                values.get("DOWNSTREAM_APIS"), setting=spell.format("DOWNSTREAM_APIS")
+            ),
             events=_events(values, spell),
         )
 
@@ -93,6 +110,14 @@ def _events(values: Mapping[str, Any], spell: str) -> EventsSettings | None:
         api=api if isinstance(api, Mapping) else None,
         setting=spell.format("EVENTS"),
     )
+
+
+def _valid_settings(spell: str, api_spell: str | None) -> list[str]:
+    """Every setting, as the user spells it: ``API``'s keys one by one where they are settings of their own."""
+    names = [spell.format(key) for key in KEYS if key not in ("API", "EVENTS") or api_spell is None]
+    if api_spell is None:
+        return names
+    return [*names, *(api_spell.format(key) for key in API_KEYS), *(spell.format(f"EVENTS_{k}") for k in EVENTS_KEYS)]
 
 
 # appauth reads these settings to reach the vault, so they cannot come from it. The encryption key can: the

@@ -2,18 +2,21 @@
 
 Both sit in every template's context (Django's stock ``request`` context processor, Flask's ``g``), so what
 they expose is what a template can reach. This facade exposes tokens (also as ``aio``, an async credential
-for the ``.aio`` Azure SDK clients), secrets and the principal, and nothing else: the configuration
+for the ``.aio`` Azure SDK clients), secrets, the principal, the sessions for the configured downstream APIs
+(``api(name)``) and who called (``caller``, the validated token's ``Caller``), and nothing else: the configuration
 (connection string, cache encryption key), the provider and the vault client stay with the adapter
 (``appauth_django.conf.get_services()``, the Flask ``AppAuth`` object's ``services``).
 
 How each template engine is kept out (Django documents ``alters_data`` in "Variables and lookups", Jinja in
 ``SandboxedEnvironment.is_safe_callable``):
 
-- The methods that return a token or a secret are marked ``alters_data``: Django's engine renders
-  ``string_if_invalid`` instead of calling them (``do_not_call_in_templates`` would hand the template the
-  method itself), and Jinja's sandbox refuses to call them.
-- The services the facade works with are in a slot whose descriptor is taken off the class: no attribute
-  name reaches them, private ones included (Django's engine refuses ``_x``, Jinja reads it). Outside a
+- The methods that return a token, a secret or a session that sends tokens (``api``) are marked
+  ``alters_data``: Django's engine renders ``string_if_invalid`` instead of calling them
+  (``do_not_call_in_templates`` would hand the template the method itself), and Jinja's sandbox refuses to
+  call them.
+- ``caller`` holds no token (its repr shows the client id, tenant, roles and scopes), so a template may show it.
+- The services the facade works with (and the caller) are in slots whose descriptors are taken off the class:
+  no attribute name reaches them, private ones included (Django's engine refuses ``_x``, Jinja reads it). Outside a
   sandbox Jinja runs Python (``__globals__`` reaches every module), so Jinja templates are trusted code.
 """
 
@@ -22,8 +25,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar, final
 
+from ..calls import DownstreamApi
 from ..tokens._async_credential import AsyncCredential
 from ..tokens._result import Principal
+from ..validation import Caller
 from ._services import NO_DEFAULT, AppAuthServices, D, NoDefault
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -37,13 +42,16 @@ def not_in_templates(method: F) -> F:
 
 @final
 class RequestAppAuth:
-    """Tokens, secrets and the principal, for one request. Cheap to make (an attribute store); nothing is
-    fetched until a method asks. Views call it; templates use ``keyvault_secret`` instead."""
+    """Tokens, secrets, the principal, downstream APIs and the caller, for one request. Cheap to make (two
+    attribute stores); nothing is fetched until a method asks. Views call it; templates use ``keyvault_secret``
+    instead. ``caller``: the ``Caller`` whose token the adapter validated for this request (its
+    ``require_token``, mixin or DRF authentication class make a new facade with it), None otherwise."""
 
-    __slots__ = ("_services",)
+    __slots__ = ("_caller", "_services")
 
-    def __init__(self, services: AppAuthServices) -> None:
+    def __init__(self, services: AppAuthServices, caller: Caller | None = None) -> None:
         _SERVICES.__set__(self, services)
+        _CALLER.__set__(self, caller)
 
     @not_in_templates
     def get_access_token(self, resource: str, tenant_id: str | None = None) -> str:
@@ -72,6 +80,20 @@ class RequestAppAuth:
         return _services_of(self).principal
 
     @property
+    def caller(self) -> Caller | None:
+        """Who called this API: the validated token's client id, tenant, roles, scopes (``Caller``), set by
+        ``require_token`` (and the mixin, the DRF authentication class); None when no token was validated."""
+        caller: Caller | None = _CALLER.__get__(self, RequestAppAuth)
+        return caller
+
+    @not_in_templates
+    def api(self, name: str) -> DownstreamApi:
+        """The session for the downstream API ``name`` of ``DOWNSTREAM_APIS``: bound to its base URL, sending
+        the app's token for its resource (cached), pooled per process. ``ConfigError`` naming the configured
+        APIs for a name that is not one of them."""
+        return _services_of(self).downstream_api(name)
+
+    @property
     def aio(self) -> AsyncCredential:
         """The app's identity as an azure-core async credential, for the ``.aio`` Azure SDK clients:
         ``SecretClient(url, credential=request.appauth.aio)``. The provider's ``aio``: the same tokens. It
@@ -93,10 +115,12 @@ class RequestAppAuth:
         raise TypeError("RequestAppAuth cannot be pickled: make a new one where it is needed")
 
 
-# The slot's descriptor, taken off the class: ``facade._services`` is then an AttributeError for everyone
-# (a template engine included), while this module still reads and writes the slot through it.
+# The slots' descriptors, taken off the class: ``facade._services`` is then an AttributeError for everyone
+# (a template engine included), while this module still reads and writes the slots through them.
 _SERVICES = RequestAppAuth.__dict__["_services"]
+_CALLER = RequestAppAuth.__dict__["_caller"]
 delattr(RequestAppAuth, "_services")
+delattr(RequestAppAuth, "_caller")
 
 
 def _services_of(facade: RequestAppAuth) -> AppAuthServices:

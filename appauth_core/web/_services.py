@@ -1,16 +1,18 @@
 """What a web app gets from appauth, built from an ``AppAuthConfig``: the token provider, the Key Vault
-secrets, the template allow-list, and settings-time reference resolution; the adapters only read settings and
-wire it in. Views get a ``RequestAppAuth`` over it (Django's ``request.appauth``, Flask's ``g.appauth``), which
-exposes its tokens, secrets and principal and nothing else, since templates see both."""
+secrets, the template allow-list, settings-time reference resolution, the sessions for the downstream APIs it
+calls and the validator for the tokens it is called with; the adapters only read settings and wire it in.
+Views get a ``RequestAppAuth`` over it (Django's ``request.appauth``, Flask's ``g.appauth``), which exposes its
+tokens, secrets, principal, downstream APIs and caller and nothing else, since templates see both."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._internal.frame_locals import Hidden, clears_locals
+from ..calls import DownstreamApi
 from ..errors import (
     AppAuthError,
     ConfigError,
@@ -24,6 +26,7 @@ from ..keyvault._secrets import KeyVaultSecrets, SharedSecretCache, resolve_each
 from ..keyvault._walk import Path, find_references
 from ..tokens._provider import AzureServiceTokenProvider
 from ..tokens._result import Principal
+from ..validation import Caller, TokenValidator, bearer_token, validator_from_settings
 from ._config import AppAuthConfig
 
 if TYPE_CHECKING:
@@ -42,8 +45,10 @@ NO_DEFAULT = NoDefault.NO_DEFAULT
 
 
 class AppAuthServices:
-    """Tokens and secrets for one app. Constructing it does no I/O; errors in the configuration
-    (connection string, vault URL, allow-list) are raised here, at startup."""
+    """Tokens, secrets, downstream APIs and token validation for one app. Constructing it does no I/O; errors
+    in the configuration (connection string, vault URL, allow-list, API, downstream APIs) are raised here, at
+    startup. The validator (its key cache) and each downstream API's session are made here, once: every
+    request shares them."""
 
     def __init__(
         self, config: AppAuthConfig, *, shared_cache: SharedSecretCache | None = None, spell: str = "{}"
@@ -77,6 +82,13 @@ class AppAuthServices:
             from ..events import RotationEvents
 
             self.events = RotationEvents(config.events, self.secrets, shared_cache)
+        self._validator: TokenValidator | None = None
+        if config.api is not None:  # a wrong value names the user's setting (config.api_spell)
+            self._validator = validator_from_settings(config.api, spell=config.api_spell)
+        self._downstream: dict[str, DownstreamApi] = {}
+        for api in config.downstream_apis:
+            timeout = {} if api.timeout is None else {"timeout": api.timeout}
+            self._downstream[api.name] = DownstreamApi(api.name, api.base_url, api.resource, self.provider, **timeout)
 
     # --- what views use, through RequestAppAuth (request.appauth / g.appauth) ---------------------
 
@@ -114,6 +126,57 @@ class AppAuthServices:
     @property
     def principal(self) -> Principal | None:
         return self.provider.principal_used
+
+    # --- service to service ------------------------------------------------------------------------
+
+    def downstream_api(self, name: str) -> DownstreamApi:
+        """The session for ``DOWNSTREAM_APIS[name]``; ``ConfigError`` naming the configured names otherwise."""
+        try:
+            return self._downstream[name]
+        except KeyError:
+            pass
+        setting = self._spell.format("DOWNSTREAM_APIS")
+        configured = ", ".join(map(repr, self._downstream)) or "none"
+        raise ConfigError(
+            f"No downstream API named {name!r}: {setting} configures {configured}. Add "
+            f"{{{name!r}: {{'BASE_URL': 'https://...', 'RESOURCE': 'api://...'}}}} to it, or use one of those names.",
+            key=setting,
+        )
+
+    @property
+    def validator(self) -> TokenValidator:
+        """The ``TokenValidator`` ``API`` configures; ``ConfigError`` saying what to set when there is none."""
+        if self._validator is None:
+            audience = self.config.api_spell.format("AUDIENCE")
+            raise ConfigError(
+                f"This app is not set up to check tokens: set {audience} to its App ID URI (e.g. 'api://orders') "
+                f"or client id, and {self.config.api_spell.format('TENANT_ID')} to its tenant.",
+                key=audience,
+            )
+        return self._validator
+
+    def authenticate(
+        self, authorization: str | None, *, roles: Sequence[str] = (), scopes: Sequence[str] = ()
+    ) -> Caller:
+        """The ``Caller`` of the bearer token in ``authorization`` (an ``Authorization`` header's value),
+        holding ``roles`` and ``scopes``; ``TokenValidationError`` (``InsufficientScopeError``) otherwise."""
+        validator = self.validator
+        try:
+            return validator.validate(bearer_token(authorization), roles=roles, scopes=scopes)
+        except BaseException:
+            del authorization  # this frame stays in the traceback: it must not hold the token
+            raise
+
+    async def authenticate_async(
+        self, authorization: str | None, *, roles: Sequence[str] = (), scopes: Sequence[str] = ()
+    ) -> Caller:
+        """``authenticate``, awaited (the validator's ``validate_async``: key fetches do not block the loop)."""
+        validator = self.validator
+        try:
+            return await validator.validate_async(bearer_token(authorization), roles=roles, scopes=scopes)
+        except BaseException:
+            del authorization  # this frame stays in the traceback: it must not hold the token
+            raise
 
     def template_secret(self, name: str) -> str:
         if name not in self.config.template_secrets:
@@ -154,6 +217,8 @@ class AppAuthServices:
         self.secrets.close()
         if self.events is not None:
             self.events.close()
+        for api in self._downstream.values():
+            api.close()
 
 
 def _value(outcome: Hidden[str] | AppAuthError) -> str:

@@ -15,8 +15,9 @@ from appauth_core.web._config import AppAuthConfig
 from appauth_core.web._request_appauth import RequestAppAuth
 from appauth_core.web._services import AppAuthServices
 
-SURFACE = {"get_access_token", "get_access_token_async", "secret", "secret_async", "principal", "aio"}
-RETURNS_A_SECRET = {"get_access_token", "get_access_token_async", "secret", "secret_async"}
+SURFACE = {"get_access_token", "get_access_token_async", "secret", "secret_async", "principal", "aio", "caller", "api"}
+# api(name) returns a session that sends the app's tokens: as good as a token to a template.
+RETURNS_A_SECRET = {"get_access_token", "get_access_token_async", "secret", "secret_async", "api"}
 
 
 @pytest.fixture
@@ -30,6 +31,7 @@ def test_the_surface_is_tokens_secrets_and_the_principal(services: AppAuthServic
     facade = RequestAppAuth(services)
     assert {name for name in dir(facade) if not name.startswith("_")} == SURFACE
     assert facade.principal is None  # no token yet
+    assert facade.caller is None  # no token validated
     assert repr(facade) == "<RequestAppAuth>"
 
 
