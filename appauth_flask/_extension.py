@@ -1,15 +1,18 @@
 """The ``AppAuth`` Flask extension: reads ``APPAUTH_*`` config into the core's ``AppAuthServices`` and
-wires it into the app (``g.appauth``, the ``keyvault_secret`` template global, ``flask appauth``)."""
+wires it into the app (``g.appauth``, the ``keyvault_secret`` template global, ``flask appauth``); its
+``require_token`` protects views with Entra ID token validation."""
 
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar, overload
 
 from flask import Flask, current_app, g
 
 from appauth_core import Principal, RequestAppAuth
 from appauth_core._internal.frame_locals import clears_locals
-from appauth_core.web import NO_DEFAULT, AppAuthServices, D, NoDefault
+from appauth_core.web import NO_DEFAULT, AppAuthServices, D, NoDefault, required
 
 from ._cli import appauth_cli
 from ._databases import use_token_password
@@ -19,6 +22,9 @@ from ._settings import build_services, read_config
 from ._startup import resolve_at_init
 from ._state import EXTENSION, REFERENCES, services_for
 from ._templates import keyvault_secret
+from ._tokens import protect
+
+View = TypeVar("View", bound=Callable[..., Any])
 
 
 class AppAuth:
@@ -44,8 +50,13 @@ class AppAuth:
         ``APPAUTH_AZURE_AD_INSTANCE``, ``APPAUTH_KEY_VAULT_URL``, ``APPAUTH_SECRET_CACHE_SECONDS`` (300),
         ``APPAUTH_TEMPLATE_SECRETS`` (names templates may render), ``APPAUTH_RESOLVE_REFERENCES`` (True),
         ``APPAUTH_CACHE`` (a Flask-Caching ``Cache`` shared by workers), ``APPAUTH_CACHE_ENCRYPTION_KEY``,
-        ``APPAUTH_ALLOWED_VAULT_HOSTS``, ``APPAUTH_VAULT_SUFFIX`` (what ``VaultName=`` references resolve under).
-        Any other ``APPAUTH_*`` key is an error.
+        ``APPAUTH_ALLOWED_VAULT_HOSTS``, ``APPAUTH_VAULT_SUFFIX`` (what ``VaultName=`` references resolve under),
+        ``APPAUTH_KEY_VAULT_RESOURCE``; for the tokens this app's API is called with (``require_token``):
+        ``APPAUTH_API_AUDIENCE`` (its App ID URI and/or client id), ``APPAUTH_API_TENANT_ID`` or
+        ``APPAUTH_API_ALLOWED_TENANTS``, ``APPAUTH_API_ALLOWED_CLIENT_IDS``, ``APPAUTH_API_AUTHORITY``,
+        ``APPAUTH_API_LEEWAY``; for the APIs it calls (``g.appauth.api(name)``): ``APPAUTH_DOWNSTREAM_APIS``
+        (``{"orders": {"BASE_URL": ..., "RESOURCE": ..., "TIMEOUT": ...}}``). Any other ``APPAUTH_*`` key is an
+        error.
 
         Raises ``ConfigError`` (naming the key) for a wrong setting and ``ReferenceResolutionError`` (naming
         the key) for a ``@Microsoft.KeyVault(...)`` value that cannot be read, so a broken deployment stops
@@ -102,6 +113,25 @@ class AppAuth:
     def principal(self) -> Principal | None:
         """Who the last token was issued to (``None`` before the first token)."""
         return self.services.principal
+
+    @overload
+    def require_token(self, roles: View, /) -> View: ...
+    @overload
+    def require_token(
+        self, roles: str | Iterable[str] = (), scopes: str | Iterable[str] = ()
+    ) -> Callable[[View], View]: ...
+    def require_token(self, roles: Any = (), scopes: str | Iterable[str] = ()) -> Any:
+        """Decorate a view (sync or ``async def``) so that it runs only for a valid bearer token (checked as
+        ``APPAUTH_API_*`` say) holding every app role in ``roles`` (the ``roles`` claim) and every delegated
+        scope in ``scopes`` (``scp``); a string is one name, and ``@appauth.require_token`` alone asks only
+        for a valid token. Then ``g.appauth.caller`` is who called. Otherwise the view does not run: no token
+        is 401 ``WWW-Authenticate: Bearer``, a token that is not valid for this API 401
+        ``Bearer error="invalid_token"``, a missing role or scope 403 ``insufficient_scope``, each with a
+        small JSON body (the reason is logged to ``appauth_core``). Put it under ``@app.route``."""
+        if callable(roles):  # @appauth.require_token, without the parentheses
+            return self.require_token()(roles)
+        need = required(roles, scopes, where="AppAuth.require_token({}=...)")
+        return lambda view: protect(view, need)
 
 
 def _bind_to_request() -> None:

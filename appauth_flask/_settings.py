@@ -25,6 +25,8 @@ from appauth_core.web import (
 
 PREFIX = "APPAUTH_"
 SPELL = PREFIX + "{}"
+API_PREFIX = "API_"
+API_SPELL = PREFIX + API_PREFIX + "{}"  # the validator's settings are keys of their own: APPAUTH_API_AUDIENCE
 
 
 def read_config(app: Flask) -> AppAuthConfig:
@@ -32,10 +34,22 @@ def read_config(app: Flask) -> AppAuthConfig:
     (a typo such as ``APPAUTH_KEYVAULT_URL`` would otherwise silently mean "no vault"). The environment
     variable ``APPAUTH_RESOLVE_REFERENCES`` (0 or 1), when set, wins over the config's key of that name."""
     warn_about_look_alikes(app)
-    values = _with_events(app.config.get_namespace(PREFIX, lowercase=False, trim_namespace=True))
-    config = AppAuthConfig.from_mapping(values, spell=SPELL)
+    values = _with_events(_with_api(app.config.get_namespace(PREFIX, lowercase=False, trim_namespace=True)))
+    config = AppAuthConfig.from_mapping(values, spell=SPELL, api_spell=API_SPELL)
     override = resolution_override()
     return config if override is None else replace(config, resolve_references=override)
+
+
+def _with_api(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with the ``API_*`` keys gathered into the one ``API`` dict the core reads (Django's shape)."""
+    if "API" in values:
+        raise ConfigError(
+            f"{SPELL.format('API')} is not read: Flask's settings for the tokens this app is called with are keys of "
+            f"their own, e.g. {API_SPELL.format('AUDIENCE')} and {API_SPELL.format('TENANT_ID')}.",
+            key=SPELL.format("API"),
+        )
+    api = {key[len(API_PREFIX) :]: values.pop(key) for key in list(values) if key.startswith(API_PREFIX)}
+    return {**values, "API": api} if api else values
 
 
 def _with_events(values: dict[str, Any]) -> dict[str, Any]:
