@@ -14,6 +14,8 @@ Configuration (no I/O, every run):
 - ``appauth.E009`` a malformed ``@Microsoft.KeyVault(...)`` reference left unresolved
 - ``appauth.E010`` a reference could not be read at start-up (this command runs with it unresolved)
 - ``appauth.E011`` ``APPAUTH_RESOLVE_REFERENCES`` in the environment is neither 0 nor 1
+- ``appauth.E012`` ``APPAUTH['API']`` (how this app checks the tokens it is called with) is invalid
+- ``appauth.E013`` ``APPAUTH['DOWNSTREAM_APIS']`` (the APIs this app calls) is invalid
 - ``appauth.W001`` ``DEFAULT_EXCEPTION_REPORTER_FILTER`` would show appauth's secrets on error pages
 - ``appauth.W002`` references are left unresolved (``RESOLVE_REFERENCES`` is False, or
   ``APPAUTH_RESOLVE_REFERENCES=0``)
@@ -113,8 +115,11 @@ def _check_appauth() -> list[CheckMessage]:
         _unknown_key(key, values[key]) for key in values if key not in KEYS and key not in conf.DJANGO_KEYS
     ]
     messages.extend(_django_keys(values))
+    messages.extend(_service_to_service(values))
     try:
-        config = conf.read_config({key: value for key, value in values.items() if key in KEYS})
+        config = conf.read_config(
+            {key: value for key, value in values.items() if key in KEYS and key not in SERVICE_TO_SERVICE}
+        )
     except ConfigError as error:
         code = "appauth.E003" if error.key == conf.spell("TEMPLATE_SECRETS") else "appauth.E007"
         return [*messages, Error(str(error), id=code), *_unreadable(resolution.unresolved_references())]
@@ -137,6 +142,24 @@ def _django_keys(values: Any) -> Iterable[CheckMessage]:
             read(values)
         except ConfigError as error:
             yield Error(str(error), id="appauth.E007")
+
+
+SERVICE_TO_SERVICE = {"API": "appauth.E012", "DOWNSTREAM_APIS": "appauth.E013"}
+SERVICE_TO_SERVICE_HINTS = {
+    "API": "e.g. APPAUTH['API'] = {'AUDIENCE': 'api://orders', 'TENANT_ID': '<your tenant id>'}.",
+    "DOWNSTREAM_APIS": "e.g. APPAUTH['DOWNSTREAM_APIS'] = {'orders': {'BASE_URL': 'https://orders.example.com/', "
+    "'RESOURCE': 'api://orders'}}.",
+}
+
+
+def _service_to_service(values: Mapping[str, Any]) -> Iterable[CheckMessage]:
+    """``API`` and ``DOWNSTREAM_APIS`` on their own, so that a mistake in one hides no other problem."""
+    for key, code in SERVICE_TO_SERVICE.items():
+        if key in values:
+            try:
+                conf.read_config({key: values[key]})
+            except ConfigError as error:
+                yield Error(str(error), hint=SERVICE_TO_SERVICE_HINTS[key], id=code)
 
 
 def _connection_string(config: AppAuthConfig) -> Iterable[CheckMessage]:

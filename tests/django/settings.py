@@ -28,3 +28,5 @@ TEMPLATES = [
 DATABASES: dict[str, dict[str, str]] = {}
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 APPAUTH: dict[str, object] = {}
+# The DRF views of api_views.py: no django.contrib.auth here, so no AnonymousUser for unauthenticated requests.
+REST_FRAMEWORK = {"UNAUTHENTICATED_USER": None}

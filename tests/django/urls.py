@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import include, path
 
 from . import views
 
@@ -14,4 +14,5 @@ urlpatterns = [
     path("settings-secrets", views.settings_secrets),
     path("untouched", views.untouched),
     path("boom", views.boom),
+    path("api/", include("tests.django.api_urls")),
 ]
