@@ -1,23 +1,39 @@
 """What both demo home pages show, computed the same way for Django and Flask: the sites differ only in
 how they reach appauth, which is the point of the demo. ``appauth`` is what a view gets (``request.appauth``
-/ ``g.appauth``: tokens, secrets, the principal); ``services`` is the app-level object
-(``appauth_django.conf.get_services()`` / the Flask ``AppAuth`` object's ``services``), for the provider as
-an Azure SDK credential and the configuration shown on the page."""
+/ ``g.appauth``: tokens, secrets, the principal, the downstream APIs, the caller); ``services`` is the
+app-level object (``appauth_django.conf.get_services()`` / the Flask ``AppAuth`` object's ``services``), for
+the provider as an Azure SDK credential and the configuration shown on the page.
+
+Service to service: each site's API (``/api/caller``, ``/api/admin``) accepts the Entra ID tokens for its
+App ID URI (``APPAUTH["API"]`` / ``APPAUTH_API_*``) and answers with who called (``caller_answer``); each home
+page calls the other site's API with its managed identity (``DOWNSTREAM_APIS``, ``appauth.api(name)``) and
+shows that answer, or why there was none (``peer_calls``)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin
+
+import requests
 
 from appauth_core import AppAuthError, AppAuthServices, RequestAppAuth
 from appauth_core.tokens import unverified_claims
 
+if TYPE_CHECKING:
+    from appauth_core import Caller, DownstreamApi
+
 ARM = "https://management.azure.com/"
 STORAGE = "https://storage.azure.com/"
 GREETING = "demo-greeting"
+# The app roles each site's API defines (run.py registers them in the emulated Entra ID): the sites' managed
+# identity holds READ_ROLE on both APIs, not ADMIN_ROLE, so a call to ADMIN_PATH shows a refusal.
+READ_ROLE, ADMIN_ROLE = "Demo.Read", "Demo.Admin"
+CALLER_PATH, ADMIN_PATH = "api/caller", "api/admin"
 
 
 @dataclass
@@ -31,6 +47,30 @@ class TokenStatus:
 
 
 @dataclass
+class ApiCall:
+    """One request to the other site's API with this app's token, as the page shows it: the callee's answer
+    (who it saw calling), its refusal (a 401 / 403 and its RFC 6750 error code), or why there was no answer."""
+
+    url: str
+    needs: str  # the app role the endpoint requires
+    status: int = 0  # 0: no HTTP answer at all
+    answered_by: str = ""
+    caller: dict[str, Any] = field(default_factory=dict)
+    refusal: str = ""  # "insufficient_scope", "invalid_token" ... (the callee's WWW-Authenticate error)
+    error: str = ""  # no answer: the site is down, timed out, or this app got no token
+
+
+@dataclass
+class PeerApi:
+    """A downstream API of ``DOWNSTREAM_APIS`` and the page's calls to it."""
+
+    name: str
+    base_url: str
+    resource: str
+    calls: list[ApiCall] = field(default_factory=list)
+
+
+@dataclass
 class HomePage:
     greeting: str = ""
     greeting_error: str = ""
@@ -41,6 +81,7 @@ class HomePage:
     blobs_error: str = ""
     cache_seconds: int = 0
     vault_url: str = ""
+    peers: list[PeerApi] = field(default_factory=list)
 
 
 def _token_status(appauth: RequestAppAuth, resource: str) -> TokenStatus:
@@ -87,7 +128,72 @@ def home_page(appauth: RequestAppAuth, services: AppAuthServices) -> HomePage:
         page.blobs = _blobs(services)
     except Exception as error:  # the page reports storage problems instead of failing
         page.blobs_error = f"{type(error).__name__}: {str(error).splitlines()[0][:300]}"
+    page.peers = peer_calls(appauth, services)
     return page
+
+
+def peer_calls(appauth: RequestAppAuth, services: AppAuthServices) -> list[PeerApi]:
+    """Call each downstream API (the other demo site) with this app's managed identity: the endpoint whose
+    role the identity holds, then (if the site answered) one whose role it does not hold (a 403, shown as such)."""
+    peers = []
+    for api in services.config.downstream_apis:
+        session = appauth.api(api.name)
+        calls = [_call(session, api.base_url, CALLER_PATH, READ_ROLE)]
+        if calls[0].status:  # a site that did not answer once is not waited for twice
+            calls.append(_call(session, api.base_url, ADMIN_PATH, ADMIN_ROLE))
+        peers.append(PeerApi(api.name, api.base_url, api.resource, calls))
+    return peers
+
+
+def _call(session: DownstreamApi, base_url: str, path: str, needs: str) -> ApiCall:
+    call = ApiCall(url=urljoin(base_url, path), needs=needs)
+    try:
+        reply = session.get(path)
+    except (requests.RequestException, AppAuthError) as error:  # the page says why instead of failing
+        call.error = _why(error)
+        return call
+    call.status = reply.status_code
+    try:
+        body = reply.json()
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    if reply.ok:
+        call.answered_by = str(body.get("answered_by", ""))
+        call.caller = body.get("caller") or {}
+    else:
+        call.refusal = str(body.get("error") or reply.reason)
+    return call
+
+
+_ERRNO = re.compile(r"\[Errno -?\d+\] [^'\")]+")
+
+
+def _why(error: Exception) -> str:
+    """A line for the page: requests' connection errors wrap the cause in a long repr, whose errno is the news."""
+    if isinstance(error, requests.Timeout):
+        return f"{type(error).__name__}: the site did not answer in time"
+    text = str(error)
+    errno = _ERRNO.search(text) if isinstance(error, requests.ConnectionError) else None
+    return f"{type(error).__name__}: {errno.group(0) if errno else text.splitlines()[0][:300]}"
+
+
+def caller_answer(caller: Caller | None, site: str) -> dict[str, Any]:
+    """What each site's API answers: who called, as the validated token says (``require_token`` set
+    ``caller``). Nothing of the token itself."""
+    assert caller is not None, "require_token sets the caller before the view runs"
+    return {
+        "answered_by": site,
+        "caller": {
+            "client_id": caller.client_id,
+            "tenant_id": caller.tenant_id,
+            "object_id": caller.object_id,
+            "roles": sorted(caller.roles),
+            "token_version": caller.version,
+            "app_only": caller.is_app,
+        },
+    }
 
 
 def rotate(services: AppAuthServices) -> str:

@@ -1,10 +1,11 @@
 """``make demo``: the local Azure emulator, Azurite, and both demo sites, as if they ran on App Service.
 
 Starts, in order: the emulator (Entra ID, the App Service managed-identity endpoint, Key Vault) with demo
-secrets; Azurite (blob storage, OAuth on) with a container of sample blobs; the Django site under gunicorn
-on http://127.0.0.1:8000/ and the Flask site under gunicorn on http://127.0.0.1:5000/. The sites get only
-what App Service would give them (IDENTITY_ENDPOINT / IDENTITY_HEADER) plus where the vault and the storage
-account are. Ctrl-C stops everything it started.
+secrets and each site's API registered (app roles, the role the sites' managed identity holds); Azurite (blob
+storage, OAuth on) with a container of sample blobs; the Django site under gunicorn on http://127.0.0.1:8000/
+and the Flask site under gunicorn on http://127.0.0.1:5000/. The sites get only what App Service would give
+them (IDENTITY_ENDPOINT / IDENTITY_HEADER) plus where the vault, the storage account and the other site's
+API are. Ctrl-C stops everything it started.
 """
 
 from __future__ import annotations
@@ -39,6 +40,12 @@ DEMO_SECRETS = {
     "flask-secret-key": "demo-only-flask-secret-key-1a2b3c4d5e6f7a8b9c0d",
     "db-password": "demo-only-db-password",
 }
+# Each site's API, as its app registration in Entra ID: App ID URI, accepted token version (Flask's takes v1
+# tokens, Django's v2, to show both) and app roles (READ_ROLE and ADMIN_ROLE in demo_sites/common.py, which the
+# sites require).
+DEMO_APIS = {"DJANGO": ("api://appauth-demo-django", 2), "FLASK": ("api://appauth-demo-flask", 1)}
+API_ROLES = ("Demo.Read", "Demo.Admin")
+GRANTED_ROLE = "Demo.Read"  # what the sites' managed identity holds on both APIs (not Demo.Admin)
 DEMO_BLOBS = {
     "readme.txt": b"Listed from Azurite with a token from the emulated managed identity.\n",
     "report-2026.csv": b"month,visitors\n2026-10,1200\n2026-11,1530\n",
@@ -129,6 +136,29 @@ def site_env(emulator: AzureEmulator, storage_url: str, cache_seconds: int) -> d
     return env
 
 
+def register_apis(emulator: AzureEmulator, urls: dict[str, str]) -> dict[str, str]:
+    """Register both sites' APIs in the emulated Entra ID, give the sites' (system-assigned) managed identity
+    ``GRANTED_ROLE`` on each, and return the app settings (DEMO_*) that tell each site which API it serves and
+    where the other one is. ``urls``: each site's base URL, by ``DEMO_APIS`` key."""
+    identity = emulator.directory.system_identity
+    env = {
+        "DEMO_TENANT_ID": emulator.tenant_id,
+        "DEMO_AUTHORITY": emulator.authority,
+        "DEMO_API_CALLERS": identity.client_id,  # who may call either API: the other site, by its identity
+    }
+    for site, (app_id_uri, version) in DEMO_APIS.items():
+        api = emulator.register_api(
+            app_id_uri, roles=API_ROLES, version=version, display_name=f"appauth demo {site.title()} API"
+        )
+        emulator.assign_role(api, identity, GRANTED_ROLE)
+        env |= {
+            f"DEMO_{site}_API_URI": api.app_id_uri,
+            f"DEMO_{site}_API_CLIENT_ID": api.app_id,  # a v2 token's audience
+            f"DEMO_{site}_URL": urls[site],
+        }
+    return env
+
+
 def _gunicorn(app: str, port: int, env: dict[str, str], log: Path, *, chdir: Path) -> list[str]:
     return [
         sys.executable, "-m", "gunicorn", app, "--bind", f"127.0.0.1:{port}", "--workers", "2",
@@ -177,7 +207,9 @@ def main(argv: list[str] | None = None) -> int:
         storage_url = f"https://127.0.0.1:{storage_port}/devstoreaccount1"
         _seed_blobs(emulator, storage_url)
 
+        urls = [f"http://127.0.0.1:{args.django_port}/", f"http://127.0.0.1:{args.flask_port}/"]
         env = site_env(emulator, storage_url, args.cache_seconds)
+        env |= register_apis(emulator, {"DJANGO": urls[0], "FLASK": urls[1]})
         sites = {
             "Django": (args.django_port, "demo_sites.django_site.wsgi:application", logs / "django.log"),
             "Flask": (args.flask_port, "demo_sites.flask_site.app:app", logs / "flask.log"),
@@ -185,7 +217,6 @@ def main(argv: list[str] | None = None) -> int:
         for name, (port, app, log) in sites.items():
             process = stack.enter_context(_process(_gunicorn(app, port, env, log, chdir=REPO), env=env, log=log))
             _wait_for_port(port, process, f"the {name} site", log)
-        urls = [f"http://127.0.0.1:{args.django_port}/", f"http://127.0.0.1:{args.flask_port}/"]
         print("appauth demo is running (Ctrl-C stops it):")
         print(f"  Django site   {urls[0]}")
         print(f"  Flask site    {urls[1]}")

@@ -1,5 +1,7 @@
 """Settings as a user would write them for App Service: no credentials anywhere. The vault URL comes from
-an app setting; SECRET_KEY is a Key Vault reference that appauth resolves when the app loads."""
+an app setting; SECRET_KEY is a Key Vault reference that appauth resolves when the app loads. The API this
+site serves (``APPAUTH["API"]``) and the one it calls (``APPAUTH["DOWNSTREAM_APIS"]``) come from app settings
+too, which ``make demo`` sets (demo_sites/run.py registers both APIs in the emulated Entra ID)."""
 
 import os
 from pathlib import Path
@@ -40,3 +42,18 @@ APPAUTH = {
     "TEMPLATE_SECRETS": ["public-banner"],  # the only secret templates may show
     "SECRET_CACHE_SECONDS": int(os.environ.get("DEMO_SECRET_CACHE_SECONDS", "300")),
 }
+
+if "DEMO_AUTHORITY" in os.environ:  # set by make demo; the load tests serve /api/status without them
+    APPAUTH["API"] = {  # the tokens /api/caller accepts: for this API (App ID URI or client id), from this tenant
+        "AUDIENCE": [os.environ["DEMO_DJANGO_API_URI"], os.environ["DEMO_DJANGO_API_CLIENT_ID"]],
+        "TENANT_ID": os.environ["DEMO_TENANT_ID"],
+        "ALLOWED_CLIENT_IDS": os.environ["DEMO_API_CALLERS"].split(","),  # only the Flask site's identity
+        "AUTHORITY": os.environ["DEMO_AUTHORITY"],  # the emulated Entra ID; in Azure, leave it out
+    }
+    APPAUTH["DOWNSTREAM_APIS"] = {  # request.appauth.api("flask-api"): the Flask site's API, with our identity
+        "flask-api": {
+            "BASE_URL": os.environ["DEMO_FLASK_URL"],
+            "RESOURCE": os.environ["DEMO_FLASK_API_URI"],
+            "TIMEOUT": 5,
+        },
+    }

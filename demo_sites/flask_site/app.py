@@ -1,5 +1,7 @@
 """An app as a user would write it for App Service: no credentials anywhere. The vault URL comes from an
-app setting; SECRET_KEY is a Key Vault reference that appauth resolves at init_app."""
+app setting; SECRET_KEY is a Key Vault reference that appauth resolves at init_app. The API this app serves
+(``APPAUTH_API_*``) and the one it calls (``APPAUTH_DOWNSTREAM_APIS``) come from app settings too, which
+``make demo`` sets (demo_sites/run.py registers both APIs in the emulated Entra ID)."""
 
 import os
 from urllib.parse import urlsplit
@@ -8,7 +10,7 @@ from flask import Flask, abort, g, jsonify, redirect, render_template, request
 from werkzeug.wrappers import Response
 
 from appauth_flask import AppAuth
-from demo_sites.common import home_page, status
+from demo_sites.common import ADMIN_ROLE, READ_ROLE, caller_answer, home_page, status
 from demo_sites.common import rotate as rotate_greeting
 
 appauth = AppAuth()
@@ -23,6 +25,20 @@ def create_app() -> Flask:
         APPAUTH_TEMPLATE_SECRETS=["public-banner"],  # the only secret templates may show
         APPAUTH_SECRET_CACHE_SECONDS=int(os.environ.get("DEMO_SECRET_CACHE_SECONDS", "300")),
     )
+    if "DEMO_AUTHORITY" in os.environ:  # set by make demo; the load tests serve /api/status without them
+        app.config.update(  # the tokens /api/caller accepts: for this API (App ID URI or client id), this tenant
+            APPAUTH_API_AUDIENCE=[os.environ["DEMO_FLASK_API_URI"], os.environ["DEMO_FLASK_API_CLIENT_ID"]],
+            APPAUTH_API_TENANT_ID=os.environ["DEMO_TENANT_ID"],
+            APPAUTH_API_ALLOWED_CLIENT_IDS=os.environ["DEMO_API_CALLERS"].split(","),  # the Django site's identity
+            APPAUTH_API_AUTHORITY=os.environ["DEMO_AUTHORITY"],  # the emulated Entra ID; in Azure, leave it out
+            APPAUTH_DOWNSTREAM_APIS={  # g.appauth.api("django-api"): the Django site's API, with our identity
+                "django-api": {
+                    "BASE_URL": os.environ["DEMO_DJANGO_URL"],
+                    "RESOURCE": os.environ["DEMO_DJANGO_API_URI"],
+                    "TIMEOUT": 5,
+                },
+            },
+        )
     appauth.init_app(app)
 
     @app.get("/")
@@ -34,6 +50,17 @@ def create_app() -> Flask:
     def api_status() -> tuple[Response, int]:
         body, code = status(g.appauth)
         return jsonify(body), code
+
+    @app.get("/api/caller")
+    @appauth.require_token(roles=READ_ROLE)
+    def api_caller() -> Response:
+        """Who called, as the validated token says: the Django site's home page shows this answer."""
+        return jsonify(caller_answer(g.appauth.caller, "Flask"))
+
+    @app.get("/api/admin")
+    @appauth.require_token(roles=ADMIN_ROLE)  # a role the demo's identity does not hold: 403 insufficient_scope
+    def api_admin() -> Response:
+        return jsonify(caller_answer(g.appauth.caller, "Flask"))
 
     @app.post("/rotate")
     def rotate() -> Response:
