@@ -1,12 +1,15 @@
 """`make demo` as a newcomer sees it: both demo sites served by real gunicorn processes against the
-emulator and Azurite, loaded in headless Chromium (Debian's, driven by Playwright), rotate exercised.
+emulator and Azurite, loaded in headless Chromium (Debian's, driven by Playwright), rotate exercised, and
+each site calling the other's API with its managed identity (the callee validates the token and answers
+with who called; the caller's page shows that answer, a refusal, or that the other site did not answer).
 
 Screenshots go to the test's tmp dir, or to docs/screenshots/ with APPAUTH_UPDATE_SCREENSHOTS=1 (the
-README shows those)."""
+overview page, docs/index.md, shows those)."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -18,6 +21,10 @@ from pathlib import Path
 import pytest
 import requests
 
+from appauth_core import RequestAppAuth
+from appauth_core.web import AppAuthConfig, AppAuthServices
+from demo_sites.common import ADMIN_ROLE, READ_ROLE, peer_calls
+from demo_sites.run import DEMO_APIS
 from tests.conftest import REPO, _free_port
 
 CHROMIUM = Path(os.environ.get("APPAUTH_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium")
@@ -29,10 +36,18 @@ CHROMIUM_FLAGS = [
 ]  # fmt: skip
 
 
+OTHER = {"Django": "Flask", "Flask": "Django"}
+
+
 @pytest.fixture(scope="module")
-def demo(azurite_blob: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+def demo_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("demo-logs")
+
+
+@pytest.fixture(scope="module")
+def demo(azurite_blob: Path, tmp_path_factory: pytest.TempPathFactory, demo_logs: Path) -> Iterator[dict[str, str]]:
     ready = tmp_path_factory.mktemp("demo") / "ready"
-    logs = tmp_path_factory.mktemp("demo-logs")
+    logs = demo_logs
     ports = {"Django": _free_port(), "Flask": _free_port()}
     command = [
         sys.executable, str(REPO / "demo_sites" / "run.py"), "--django-port", str(ports["Django"]),
@@ -139,3 +154,93 @@ def test_rotate_is_seen_after_the_cache_ttl_without_a_restart(demo, browser, fra
         assert after.startswith("Hello from Key Vault! Rotated at")
     finally:
         page.close()
+
+
+def _principal(page: object, label: str) -> str:
+    """A value of the page's "Who the app signed in as" table."""
+    return page.locator("#principal tr", has_text=label).locator("td").inner_text()  # type: ignore[attr-defined,no-any-return]
+
+
+@pytest.mark.parametrize("framework", ["Django", "Flask"])
+def test_home_page_shows_what_the_other_sites_api_answered(demo, browser, framework):
+    """The page called the other site's API with its managed identity: the callee validated the token and
+    answered with the caller (this site's identity), the role it holds and the token version that API
+    accepts (Flask's v1, Django's v2); the endpoint needing a role it lacks refused with 403."""
+    other = OTHER[framework]
+    page = browser.new_page()  # type: ignore[attr-defined]
+    try:
+        page.goto(demo[framework])
+        peer = page.locator("#peer")
+        calls = peer.locator("tr.call")
+        assert calls.count() == 2, peer.inner_text()
+        answered = calls.nth(0)
+        assert f"GET {demo[other]}api/caller" in answered.inner_text()
+        assert f"200 from the {other} site" in answered.inner_text(), peer.inner_text()
+        assert answered.locator(".client-id").inner_text() == _principal(page, "app id")
+        assert answered.locator(".tenant").inner_text() == _principal(page, "tenant")
+        assert answered.locator(".roles").inner_text() == READ_ROLE
+        version = DEMO_APIS[other.upper()][1]
+        assert answered.locator(".version").inner_text() == f"{version}.0"
+        refused = calls.nth(1)
+        assert f"GET {demo[other]}api/admin" in refused.inner_text()
+        assert refused.locator(".refusal").inner_text() == "403 insufficient_scope"
+        assert f"does not hold {ADMIN_ROLE}" in refused.inner_text()
+        assert "eyJ" not in page.content()  # the token the call carried is not on the page
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("framework", ["Django", "Flask"])
+def test_api_refuses_a_request_without_a_valid_token(demo, framework):
+    """The API the other site calls is closed to everyone else, as RFC 6750 says: no token is 401 with a
+    bare challenge, a token that is not one is 401 invalid_token; neither says more than that."""
+    url = demo[framework] + "api/caller"
+    bare = requests.get(url, timeout=30)
+    assert bare.status_code == 401
+    assert bare.headers["WWW-Authenticate"] == "Bearer"
+    forged = requests.get(url, headers={"Authorization": "Bearer not.a.token"}, timeout=30)
+    assert forged.status_code == 401
+    assert forged.headers["WWW-Authenticate"].startswith('Bearer error="invalid_token"')
+    assert forged.json()["error"] == "invalid_token"
+    assert "caller" not in forged.json()
+
+
+def _gunicorn_master(log: Path) -> int:
+    """The pid gunicorn's master logs at start ("Listening at: http://127.0.0.1:5000 (4242)")."""
+    found = re.search(r"Listening at: \S+ \((\d+)\)", log.read_text())
+    assert found, f"no 'Listening at' line in {log}"
+    return int(found.group(1))
+
+
+def test_home_page_says_so_when_the_other_site_does_not_answer(demo, demo_logs):
+    """The Flask site stopped (its gunicorn master and workers, SIGSTOP): the Django page still renders
+    (200, not a 500) and says that the call got no answer; once Flask runs again, the answer is back."""
+    group = os.getpgid(_gunicorn_master(demo_logs / "flask.log"))
+    os.killpg(group, signal.SIGSTOP)
+    try:
+        reply = requests.get(demo["Django"], timeout=60)
+    finally:
+        os.killpg(group, signal.SIGCONT)
+    assert reply.status_code == 200
+    peer = reply.text.split('<section id="peer">', 1)[1].split("</section>", 1)[0]
+    assert 'class="fail error">no answer: ' in peer, peer
+    assert "did not answer in time" in peer
+    assert "api/admin" not in peer  # a site that did not answer is not waited for twice
+    again = requests.get(demo["Django"], timeout=60).text
+    assert "200</span> from the Flask site" in again
+
+
+def test_a_call_to_a_site_that_is_down_is_reported_not_raised(azure_emulator_env):
+    """Nothing listens where the other site should be (connection refused): the page's call, a real
+    ``DownstreamApi`` with a real token from the emulator, says so in one line and is not made twice."""
+    down = f"http://127.0.0.1:{_free_port()}/"
+    config = AppAuthConfig.from_mapping(
+        {"DOWNSTREAM_APIS": {"flask-api": {"BASE_URL": down, "RESOURCE": "https://storage.azure.com/"}}}
+    )
+    services = AppAuthServices(config)
+    try:
+        [peer] = peer_calls(RequestAppAuth(services), services)
+    finally:
+        services.close()
+    assert [(call.url, call.status) for call in peer.calls] == [(down + "api/caller", 0)]
+    assert peer.calls[0].error == "ConnectionError: [Errno 111] Connection refused"
