@@ -11,8 +11,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from flask import current_app
 
-from appauth_core.sqlalchemy import use_token_password as use_engine_token_password
-
 from ._state import services_for
 
 if TYPE_CHECKING:
@@ -32,6 +30,9 @@ def use_token_password(appauth: AppAuth, db_or_engine: T, resource: str | None =
     ``resource``: default ``https://ossrdbms-aad.database.windows.net`` (or the sovereign cloud's matching
     ``APPAUTH_AZURE_AD_INSTANCE``). The URIs name the user (the principal's name on the server) and no
     password. Returns ``db_or_engine``. Since 0.2."""
+    # SQLAlchemy is an optional extra: imported only by apps that call this.
+    from appauth_core.sqlalchemy import use_token_password as use_engine_token_password
+
     provider = services_for(current_app._get_current_object()).provider  # type: ignore[attr-defined]
     engines: Any = getattr(db_or_engine, "engines", None)
     for engine in engines.values() if engines is not None else [db_or_engine]:

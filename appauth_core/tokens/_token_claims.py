@@ -31,4 +31,5 @@ def unverified_claims(token: str) -> dict[str, Any]:
 
 def fingerprint(token: str) -> str:
     """A short, stable, non-reversible name for a token: what reprs and logs show instead of it."""
-    return "sha256:" + hashlib.sha256(token.encode()).hexdigest()[:12]
+    # surrogatepass: a str from anywhere (an environment variable, a fuzzer) has a fingerprint, never an error.
+    return "sha256:" + hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()[:12]

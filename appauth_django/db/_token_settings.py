@@ -8,6 +8,7 @@ follows ``APPAUTH['AZURE_AD_INSTANCE']``).
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured  # type: ignore[import-untyped]
 
 from appauth_core import AzureServiceTokenProvider
+from appauth_core._internal import fork_safety
 from appauth_core.databases import TokenPassword
 from appauth_core.errors import AppAuthError
 
@@ -25,6 +27,7 @@ ENTRY_KEYS = ("CONNECTION_STRING", "RESOURCE")
 
 _providers: dict[str, AzureServiceTokenProvider] = {}
 _lock = threading.Lock()
+fork_safety.new_lock_in_child(sys.modules[__name__])
 
 
 def alias_of(settings_dict: Mapping[str, Any]) -> str:
