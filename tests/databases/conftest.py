@@ -15,6 +15,7 @@ import pytest
 
 from appauth_core import clear_token_cache
 from appauth_core.testing.emulator import SOURCE_SELECTING_VARIABLES, AzureEmulator
+from appauth_core.tokens import _cache as token_cache_module
 
 from .servers import MariaDBServer, PostgreSQLServer, TokenMirror, mariadb_server, postgresql_bin
 
@@ -93,9 +94,18 @@ def databases(
 
 
 @pytest.fixture
-def short_tokens(databases: Databases, azure_emulator_env: dict[str, str]) -> Iterator[int]:
+def short_tokens(
+    databases: Databases, azure_emulator_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[int]:
     """Managed-identity tokens that live ``SHORT_LIFETIME`` seconds, with this process's cache emptied (so a
-    long-lived token from an earlier test is not reused); the default lifetime afterwards."""
+    long-lived token from an earlier test is not reused); the default lifetime afterwards.
+
+    The arrangement's PostgreSQL role holds one password, the newest token, from the moment the emulator issues
+    it. The cache's caller that starts a refresh-ahead waits ``REFRESH_WAIT`` (0.25 s) for the new token and
+    then connects with the old one, still valid (Azure would take it), which this server has just stopped
+    accepting. On a loaded machine the emulator can take longer than that, so this process's callers wait for
+    the new token instead: the arrangement's artefact is kept out, the product's refresh path is unchanged."""
+    monkeypatch.setattr(token_cache_module, "REFRESH_WAIT", 30.0)
     identity = databases.emulator.managed_identity
     saved = identity.token_lifetime
     identity.token_lifetime = SHORT_LIFETIME
