@@ -1,6 +1,5 @@
 """Entra ID: OpenID discovery, JWKS and the client-credentials token endpoints (v1 and v2); the ARM routes
-served on the same port live in ``_arm``. Shapes and error texts follow the live service
-(see shared research notes, protocols.md section 3)."""
+served on the same port live in ``_arm``. Shapes and error texts follow the live service."""
 
 from __future__ import annotations
 

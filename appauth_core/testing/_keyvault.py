@@ -1,6 +1,6 @@
 """Key Vault's secrets data plane, one vault per port. The SDKs send every first request without a token
 and expect the challenge before any routing, so authentication is checked first, then the route, the
-name, the caller's permission and the operation (shared research notes, protocols.md sections 1-2)."""
+name, the caller's permission and the operation, as the live service does."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Managed-identity endpoints of every Azure host type, on plain http as on the real hosts (Service
 Fabric alone is https with a pinned certificate). Each host type speaks its own dialect: header names,
 api-versions, identity parameter names and string-vs-int fields differ, and clients break on each
-difference, so each is reproduced exactly (shared research notes, protocols.md section 4)."""
+difference, so each is reproduced exactly."""
 
 from __future__ import annotations
 

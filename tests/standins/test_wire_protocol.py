@@ -1,5 +1,5 @@
 """Byte-level protocol details that differ between hosts. Real clients depend on each one; a test here
-fails the moment the emulator drifts from the live service's shape (see shared research, protocols.md)."""
+fails the moment the emulator drifts from the live service's shape."""
 
 from __future__ import annotations
 
