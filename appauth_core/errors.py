@@ -103,6 +103,7 @@ class TemplateSecretNotAllowedError(AppAuthError):
             "(templates end up in pages, caches and logs)."
         )
         self.name = name
+        self.setting = setting
 
 
 class ReferenceResolutionError(AppAuthError):

@@ -26,8 +26,8 @@ from django.core.exceptions import ImproperlyConfigured  # type: ignore[import-u
 from appauth_core._internal import fork_safety
 from appauth_core._internal.frame_locals import clears_locals
 from appauth_core.errors import AppAuthError
-from appauth_core.keyvault import Path, find_references, replace_references
-from appauth_core.web import ReferenceResolutionError
+from appauth_core.keyvault import Path, find_references
+from appauth_core.web import ReferenceResolutionError, changed_settings, spell_path
 
 from . import conf, secret_values
 from ._sensitive import hide_locals
@@ -37,10 +37,7 @@ _resolved: dict[str, str] = {}  # spelled setting -> the reference it held (refe
 fork_safety.new_lock_in_child(sys.modules[__name__])
 
 
-def spell(path: Path) -> str:
-    """A settings path as the user writes it: ``DATABASES['default']['PASSWORD']``, ``HOSTS[0]``."""
-    head, *rest = path
-    return str(head) + "".join(f"[{part!r}]" for part in rest)
+spell = spell_path  # DATABASES['default']['PASSWORD'], HOSTS[0]
 
 
 def current_settings() -> dict[str, Any]:
@@ -128,9 +125,8 @@ def resolve_settings_references() -> list[str]:
 def _apply(current: dict[str, Any], resolved: dict[Path, str]) -> None:
     for value in resolved.values():
         secret_values.remember(value)
-    updated = replace_references(current, resolved)
-    for name in dict.fromkeys(path[0] for path in resolved):
-        setattr(settings, name, updated[name])
+    for name, value in changed_settings(current, resolved).items():
+        setattr(settings, name, value)
 
 
 def forget() -> None:

@@ -11,14 +11,10 @@ from typing import Any
 
 from flask import Flask
 
-from appauth_core.keyvault import Path, find_references, replace_references
-from appauth_core.web import AppAuthServices
+from appauth_core.keyvault import find_references
+from appauth_core.web import AppAuthServices, changed_settings, spell_path
 
-
-def spell(path: Path) -> str:
-    """A config path as the user would write it: ``DB['OPTIONS']['password']``, ``HOSTS[0]``."""
-    head, *rest = path
-    return str(head) + "".join(f"[{part!r}]" for part in rest)
+spell = spell_path  # DB['OPTIONS']['password'], HOSTS[0]
 
 
 def find_config_references(app: Flask) -> dict[str, str]:
@@ -31,8 +27,7 @@ def resolve_config_references(app: Flask, services: AppAuthServices) -> None:
     ``ReferenceResolutionError`` (naming the key, never a value) and leaves ``app.config`` untouched."""
     current = _app_settings(app)
     resolved = services.resolve_references(current, spell=spell)
-    updated = replace_references(current, resolved)
-    app.config.update({key: updated[key] for key in dict.fromkeys(path[0] for path in resolved)})
+    app.config.update(changed_settings(current, resolved))
 
 
 def _app_settings(app: Flask) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import logging
 
 from flask import current_app
 
-from appauth_core.web import TemplateSecretNotAllowedError
+from appauth_core.web import template_secret_or_blank
 
 from ._state import services_for
 
@@ -20,10 +20,6 @@ logger = logging.getLogger("appauth_flask")
 
 def keyvault_secret(name: str) -> str:
     """The secret's value (autoescaped like any string) if ``name`` is allowed for templates."""
-    try:
-        return services_for(current_app).template_secret(name)
-    except TemplateSecretNotAllowedError:
-        if current_app.debug:
-            raise
-        logger.warning("keyvault_secret(%r) rendered nothing: the name is not in APPAUTH_TEMPLATE_SECRETS", name)
-        return ""
+    return template_secret_or_blank(
+        services_for(current_app), name, debug=current_app.debug, logger=logger, shown_as=f"keyvault_secret({name!r})"
+    )

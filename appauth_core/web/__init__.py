@@ -1,6 +1,7 @@
 """What both framework adapters share (the seam they are built on): the framework-neutral configuration,
 the per-app services and the per-request facade, startup reference resolution, system-check and CLI
-diagnostics, look-alike setting names, the framework-cache adapter and the token checks of protected views.
+diagnostics, the helpers of ``_seam`` (spelling a settings path, writing resolved values back, the template
+rule), look-alike setting names, the framework-cache adapter and the token checks of protected views.
 No Django or Flask import here: each adapter reads its own settings into these objects.
 
 Users import the public names from ``appauth_core``; the rest is for ``appauth_django`` and ``appauth_flask``.
@@ -15,6 +16,7 @@ from ._framework_cache import ObjectCacheAdapter
 from ._look_alike_settings import SettingNameWarning, look_alike
 from ._reference_checks import reference_problems
 from ._request_appauth import RequestAppAuth
+from ._seam import changed_settings, spell_path, template_secret_or_blank
 from ._services import (
     NO_DEFAULT,
     AppAuthServices,
@@ -44,6 +46,7 @@ __all__ = [
     "Required",
     "SettingNameWarning",
     "TemplateSecretNotAllowedError",
+    "changed_settings",
     "connection_string_setting",
     "diagnostics",
     "look_alike",
@@ -51,5 +54,7 @@ __all__ = [
     "refusal",
     "required",
     "resolution_override",
+    "spell_path",
+    "template_secret_or_blank",
     "unreadable_references",
 ]

@@ -13,7 +13,7 @@ import logging
 from django import template  # type: ignore[import-untyped]
 from django.conf import settings  # type: ignore[import-untyped]
 
-from appauth_core.web import TemplateSecretNotAllowedError
+from appauth_core.web import template_secret_or_blank
 
 from .._sensitive import hide_locals
 from ..conf import get_services
@@ -25,13 +25,9 @@ logger = logging.getLogger("appauth_django")
 @hide_locals
 def keyvault_secret(name: str) -> str:
     """The secret's value, autoescaped like any other string, if ``name`` is allowed for templates."""
-    try:
-        return get_services().template_secret(name)
-    except TemplateSecretNotAllowedError:
-        if settings.DEBUG:
-            raise
-        logger.warning("{%% keyvault_secret %r %%} rendered nothing: the name is not in TEMPLATE_SECRETS", name)
-        return ""
+    return template_secret_or_blank(
+        get_services(), name, debug=settings.DEBUG, logger=logger, shown_as=f"{{% keyvault_secret {name!r} %}}"
+    )
 
 
 register.simple_tag(keyvault_secret)
