@@ -4,10 +4,10 @@ request's bearer token with the services' validator (sync, or awaited in async v
 
 from __future__ import annotations
 
-from appauth_core.validation import Caller, TokenValidationError
 from django.http import HttpRequest, JsonResponse  # type: ignore[import-untyped]
 
 from appauth_core import RequestAppAuth
+from appauth_core.validation import Caller, TokenValidationError
 from appauth_core.web import AppAuthServices, Required, refusal
 
 from .conf import get_services

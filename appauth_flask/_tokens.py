@@ -8,10 +8,10 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from appauth_core.validation import TokenValidationError
 from flask import Response, current_app, g, jsonify, request
 
 from appauth_core import RequestAppAuth
+from appauth_core.validation import TokenValidationError
 from appauth_core.web import Required, refusal
 
 from ._state import services_for
