@@ -81,6 +81,7 @@ class HomePage:
     blobs_error: str = ""
     cache_seconds: int = 0
     vault_url: str = ""
+    rotation: str = ""  # how a rotation reaches this page: events (and which workers hear them) or the TTL
     peers: list[PeerApi] = field(default_factory=list)
 
 
@@ -111,6 +112,7 @@ def home_page(appauth: RequestAppAuth, services: AppAuthServices) -> HomePage:
     page = HomePage(
         cache_seconds=int(services.config.secret_cache_seconds), vault_url=services.config.key_vault_url or ""
     )
+    page.rotation = rotation_note(page.cache_seconds)
     try:
         page.greeting = appauth.secret(GREETING)
     except AppAuthError as error:
@@ -130,6 +132,25 @@ def home_page(appauth: RequestAppAuth, services: AppAuthServices) -> HomePage:
         page.blobs_error = f"{type(error).__name__}: {str(error).splitlines()[0][:300]}"
     page.peers = peer_calls(appauth, services)
     return page
+
+
+def rotation_note(cache_seconds: int) -> str:
+    """How a new version of the greeting reaches the pages, from what ``make demo`` configured: Event Grid's
+    deliveries to the webhooks (``DEMO_EVENTS_AUDIENCE``), and Redis pub/sub to every gunicorn worker
+    (``DEMO_REDIS_URL``); without Redis only the worker that received the event hears it."""
+    ttl = f"the others show it when their cached copy is {cache_seconds} s old"
+    if "DEMO_EVENTS_AUDIENCE" not in os.environ:
+        return f"this page shows it within {cache_seconds} s (the cache time), without a restart."
+    if "DEMO_REDIS_URL" not in os.environ:
+        why = os.environ.get("DEMO_REDIS_UNAVAILABLE", "no Redis is configured")
+        return (
+            "A new version is delivered by Event Grid to both sites' /appauth/events/, but only the worker that "
+            f"receives it drops its cached copy ({why}); {ttl}."
+        )
+    return (
+        "A new version is delivered by Event Grid to both sites' /appauth/events/ and Redis pub/sub tells every "
+        f"worker: both sites show it at once, although each caches the secret for {cache_seconds} s."
+    )
 
 
 def peer_calls(appauth: RequestAppAuth, services: AppAuthServices) -> list[PeerApi]:
@@ -198,13 +219,14 @@ def caller_answer(caller: Caller | None, site: str) -> dict[str, Any]:
 
 def rotate(services: AppAuthServices) -> str:
     """Write a new version of the greeting into the vault, with the site's own managed identity (the
-    provider as an azure-core credential). The page shows it once the cached value's TTL has passed."""
+    provider as an azure-core credential). With ``make demo``'s rotation events both sites show it at once
+    (``rotation_note``), otherwise once the cached value's TTL has passed."""
     from azure.keyvault.secrets import SecretClient
 
     vault_url = services.config.key_vault_url
     assert vault_url, "the demo sites always configure a vault"
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%H:%M:%S UTC")
-    value = f"Hello from Key Vault! Rotated at {stamp}; cached copies refresh after the TTL."
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%H:%M:%S.%f")[:-3] + " UTC"
+    value = f"Hello from Key Vault! Rotated at {stamp}, a new version in the vault."
     client = SecretClient(vault_url, services.provider, verify_challenge_resource=False)
     version: str = client.set_secret(GREETING, value).properties.version or ""
     client.close()

@@ -5,7 +5,13 @@ secrets and each site's API registered (app roles, the role the sites' managed i
 storage, OAuth on) with a container of sample blobs; the Django site under gunicorn on http://127.0.0.1:8000/
 and the Flask site under gunicorn on http://127.0.0.1:5000/. The sites get only what App Service would give
 them (IDENTITY_ENDPOINT / IDENTITY_HEADER) plus where the vault, the storage account and the other site's
-API are. Ctrl-C stops everything it started.
+API are.
+
+Rotation events: the emulator's Event Grid delivers each new secret version to both sites' webhooks
+(``/appauth/events/``; the Event Grid schema to Django, CloudEvents to Flask) with a token for the webhook's own
+app registration (``EVENTS_API``, whose app role Event Grid holds). A redis-server (when installed) is each
+site's shared secret cache and the pub/sub channel that tells every gunicorn worker; without it only the worker
+that received the event drops its copy, and the page says so. Ctrl-C stops everything it started.
 """
 
 from __future__ import annotations
@@ -23,7 +29,10 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+from cryptography.fernet import Fernet
+
 from appauth_core import AzureServiceTokenProvider
+from appauth_core.events import EVENT_GRID_ROLE
 from appauth_core.testing import AzureEmulator
 from appauth_core.tokens import TokenCache
 
@@ -46,6 +55,10 @@ DEMO_SECRETS = {
 DEMO_APIS = {"DJANGO": ("api://appauth-demo-django", 2), "FLASK": ("api://appauth-demo-flask", 1)}
 API_ROLES = ("Demo.Read", "Demo.Admin")
 GRANTED_ROLE = "Demo.Read"  # what the sites' managed identity holds on both APIs (not Demo.Admin)
+# The webhook's app registration: the audience of Event Grid's tokens (EVENTS["AUDIENCE"]), as
+# docs/rotation-events.md creates it with `az ad app create --identifier-uris`.
+EVENTS_API = "api://appauth-demo-events"
+EVENT_SCHEMAS = {"DJANGO": "EventGridSchema", "FLASK": "CloudEventSchema"}  # one site each, to show both
 DEMO_BLOBS = {
     "readme.txt": b"Listed from Azurite with a token from the emulated managed identity.\n",
     "report-2026.csv": b"month,visitors\n2026-10,1200\n2026-11,1530\n",
@@ -159,6 +172,32 @@ def register_apis(emulator: AzureEmulator, urls: dict[str, str]) -> dict[str, st
     return env
 
 
+def register_events(emulator: AzureEmulator) -> dict[str, str]:
+    """Register the webhook's API with the app role Event Grid holds (as docs/rotation-events.md's set-up does)
+    and return the app settings that turn the sites' webhooks on."""
+    api = emulator.register_api(EVENTS_API, roles=(EVENT_GRID_ROLE,), display_name="appauth demo events")
+    emulator.assign_role(api, emulator.event_grid.principal, EVENT_GRID_ROLE)
+    return {"DEMO_EVENTS_AUDIENCE": api.app_id_uri}
+
+
+@contextmanager
+def _redis(logs: Path) -> Iterator[dict[str, str]]:
+    """A throwaway redis-server on loopback: the sites' shared cache and invalidation channel. Yields the app
+    settings pointing the sites at it, or ``DEMO_REDIS_UNAVAILABLE`` saying why there is none."""
+    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+    if not Path(binary).exists():
+        yield {"DEMO_REDIS_UNAVAILABLE": "redis-server is not installed (apt-get install redis-server)"}
+        return
+    port = _free_port()
+    log = logs / "redis.log"
+    command = [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
+               "--dir", str(logs), "--protected-mode", "yes"]  # fmt: skip
+    with _process(command, env=dict(os.environ), log=log) as process:
+        _wait_for_port(port, process, "redis-server", log)
+        # The secret values the sites put in Redis are encrypted with this key (CACHE_ENCRYPTION_KEY).
+        yield {"DEMO_REDIS_URL": f"redis://127.0.0.1:{port}/0", "DEMO_CACHE_KEY": Fernet.generate_key().decode()}
+
+
 def _gunicorn(app: str, port: int, env: dict[str, str], log: Path, *, chdir: Path) -> list[str]:
     return [
         sys.executable, "-m", "gunicorn", app, "--bind", f"127.0.0.1:{port}", "--workers", "2",
@@ -210,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
         urls = [f"http://127.0.0.1:{args.django_port}/", f"http://127.0.0.1:{args.flask_port}/"]
         env = site_env(emulator, storage_url, args.cache_seconds)
         env |= register_apis(emulator, {"DJANGO": urls[0], "FLASK": urls[1]})
+        env |= register_events(emulator)
+        env |= stack.enter_context(_redis(logs))
         sites = {
             "Django": (args.django_port, "demo_sites.django_site.wsgi:application", logs / "django.log"),
             "Flask": (args.flask_port, "demo_sites.flask_site.app:app", logs / "flask.log"),
@@ -217,10 +258,16 @@ def main(argv: list[str] | None = None) -> int:
         for name, (port, app, log) in sites.items():
             process = stack.enter_context(_process(_gunicorn(app, port, env, log, chdir=REPO), env=env, log=log))
             _wait_for_port(port, process, f"the {name} site", log)
+        for site, url in zip(EVENT_SCHEMAS, urls, strict=True):  # the handshake needs the sites up
+            subscription = emulator.subscribe_events(
+                f"{url}appauth/events/", schema=EVENT_SCHEMAS[site], audience=EVENTS_API
+            )
+            stack.callback(subscription.close)
         print("appauth demo is running (Ctrl-C stops it):")
         print(f"  Django site   {urls[0]}")
         print(f"  Flask site    {urls[1]}")
         print(f"  emulator      {emulator.authority} (vault {emulator.vault.url})")
+        print(f"  redis         {env.get('DEMO_REDIS_URL') or env['DEMO_REDIS_UNAVAILABLE']}")
         print(f"  logs          {logs}")
         sys.stdout.flush()
         if args.ready_file:

@@ -6,6 +6,8 @@ too, which ``make demo`` sets (demo_sites/run.py registers both APIs in the emul
 import os
 from pathlib import Path
 
+from appauth_core import RedisSecretCache
+
 BASE_DIR = Path(__file__).resolve().parent
 VAULT_URL = os.environ["DEMO_VAULT_URL"]  # e.g. https://myvault.vault.azure.net/ (the emulator's, in the demo)
 
@@ -57,3 +59,13 @@ if "DEMO_AUTHORITY" in os.environ:  # set by make demo; the load tests serve /ap
             "TIMEOUT": 5,
         },
     }
+
+if "DEMO_EVENTS_AUDIENCE" in os.environ:  # make demo: Key Vault's rotation events, through Event Grid
+    APPAUTH["EVENTS"] = {  # the webhook at /appauth/events/ (urls.py); only Event Grid's token is accepted
+        "AUDIENCE": os.environ["DEMO_EVENTS_AUDIENCE"],
+        "TENANT_ID": os.environ["DEMO_TENANT_ID"],
+        "AUTHORITY": os.environ["DEMO_AUTHORITY"],
+    }
+if "DEMO_REDIS_URL" in os.environ:  # the shared cache whose pub/sub channel tells every gunicorn worker
+    APPAUTH["CACHE"] = RedisSecretCache(os.environ["DEMO_REDIS_URL"], prefix="appauth-demo-django:")
+    APPAUTH["CACHE_ENCRYPTION_KEY"] = os.environ["DEMO_CACHE_KEY"]

@@ -1,4 +1,5 @@
-from django.urls import path
+from django.conf import settings
+from django.urls import include, path
 
 from . import views
 
@@ -9,3 +10,6 @@ urlpatterns = [
     path("api/caller", views.api_caller, name="api-caller"),
     path("api/admin", views.api_admin, name="api-admin"),
 ]
+
+if "EVENTS" in settings.APPAUTH:  # Event Grid's deliveries of Key Vault's rotation events
+    urlpatterns.append(path("appauth/events/", include("appauth_django.events")))

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from flask import Flask, abort, g, jsonify, redirect, render_template, request
 from werkzeug.wrappers import Response
 
+from appauth_core import RedisSecretCache
 from appauth_flask import AppAuth
 from demo_sites.common import ADMIN_ROLE, READ_ROLE, caller_answer, home_page, status
 from demo_sites.common import rotate as rotate_greeting
@@ -38,6 +39,17 @@ def create_app() -> Flask:
                     "TIMEOUT": 5,
                 },
             },
+        )
+    if "DEMO_EVENTS_AUDIENCE" in os.environ:  # make demo: Key Vault's rotation events, through Event Grid
+        app.config.update(  # init_app registers the webhook blueprint at /appauth/events/
+            APPAUTH_EVENTS_AUDIENCE=os.environ["DEMO_EVENTS_AUDIENCE"],
+            APPAUTH_EVENTS_TENANT_ID=os.environ["DEMO_TENANT_ID"],
+            APPAUTH_EVENTS_AUTHORITY=os.environ["DEMO_AUTHORITY"],
+        )
+    if "DEMO_REDIS_URL" in os.environ:  # the shared cache whose pub/sub channel tells every gunicorn worker
+        app.config.update(
+            APPAUTH_CACHE=RedisSecretCache(os.environ["DEMO_REDIS_URL"], prefix="appauth-demo-flask:"),
+            APPAUTH_CACHE_ENCRYPTION_KEY=os.environ["DEMO_CACHE_KEY"],
         )
     appauth.init_app(app)
 
