@@ -19,8 +19,10 @@ DIST = REPO / "dist"
 
 DJANGO_VERSIONS = ["4.2", "5.2"]
 FLASK_VERSIONS = ["3.0", "3.1"]
-# Extras of appauth the framework folders exercise (the emulator, the .aio clients, the Redis cache).
-SHARED_EXTRAS = ["testing", "aio", "redis"]
+# Extras of appauth the framework folders exercise (the emulator, the .aio clients, the Redis cache, httpx for
+# the downstream APIs' async client), and those only one framework's folder needs (the DRF classes).
+SHARED_EXTRAS = ["testing", "aio", "redis", "httpx"]
+FRAMEWORK_EXTRAS = {"django": ["rest-framework"], "flask": []}
 # The dev extra's tools that no framework test uses: the linter and the browser tests' driver. (mypy stays:
 # the typed-accessor tests run it on a user's view against the installed package.)
 NOT_TEST_TOOLS = {"ruff", "playwright"}
@@ -54,7 +56,7 @@ def _run_folder(session: nox.Session, framework: str, version: str, folder: str)
     checkout with pytest's append import mode: ``tests`` is importable, ``appauth_*`` come from the wheel.
     (The servers some tests start get ``PYTHONPATH`` set to the checkout by the tests themselves.)"""
     wheel = _wheel()
-    extras = ",".join([framework.lower(), *SHARED_EXTRAS])
+    extras = ",".join([framework.lower(), *SHARED_EXTRAS, *FRAMEWORK_EXTRAS[framework.lower()]])
     session.install(f"{wheel}[{extras}]", f"{framework}=={version}.*", *_test_tools())
     # A venv kept by `nox -r` already holds an appauth of this version, which pip would keep.
     session.install("--force-reinstall", "--no-deps", str(wheel))
