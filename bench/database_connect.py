@@ -1,6 +1,6 @@
 """8. Passwordless databases: what a new connection costs when its password is the Entra ID token.
 
-Real PostgreSQL 15 and MariaDB servers on loopback (tests/databases/servers.py: TLS only, the emulator's token
+Real PostgreSQL 15 and MariaDB servers on loopback (appauth_core.testing.databases: TLS only, the emulator's token
 listener giving the managed identity's user every token as its password). Two SQLAlchemy engines per server,
 both with ``NullPool`` (every ``connect()`` is a new server connection, TLS handshake and sign-in included):
 one whose URL holds a plain password (a user with a password of the same length as a token, checked the
@@ -37,7 +37,7 @@ def run(connects: int = CONNECTS, rounds: int = ROUNDS) -> BenchResult:
 
     from appauth_core import clear_token_cache
     from appauth_core.sqlalchemy import use_token_password
-    from tests.databases.servers import MariaDBServer, PostgreSQLServer, TokenMirror
+    from appauth_core.testing.databases import MariaDBServer, PostgreSQLServer, TokenMirror
 
     result = BenchResult("database_connect", "8. Passwordless databases: cost of a new connection")
     postgresql, mariadb = PostgreSQLServer().start(), MariaDBServer().start()

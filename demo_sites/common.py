@@ -22,6 +22,7 @@ from urllib.parse import urljoin
 import requests
 
 from appauth_core import AppAuthError, AppAuthServices, RequestAppAuth
+from appauth_core.databases import DEFAULT_RESOURCE
 from appauth_core.tokens import unverified_claims
 
 if TYPE_CHECKING:
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
 
 ARM = "https://management.azure.com/"
 STORAGE = "https://storage.azure.com/"
+DATABASE_RESOURCE = DEFAULT_RESOURCE  # https://ossrdbms-aad.database.windows.net: Azure Database for PostgreSQL / MySQL
+VISITS_SHOWN = 5
 GREETING = "demo-greeting"
 # The app roles each site's API defines (run.py registers them in the emulated Entra ID): the sites' managed
 # identity holds READ_ROLE on both APIs, not ADMIN_ROLE, so a call to ADMIN_PATH shows a refusal.
@@ -71,6 +74,24 @@ class PeerApi:
 
 
 @dataclass
+class DatabaseStatus:
+    """The page's database section: a row written and read with the managed identity's token as the password
+    (Django's ORM on PostgreSQL, Flask-SQLAlchemy on MariaDB), what the server says about the session, or why
+    there is none."""
+
+    engine: str  # "PostgreSQL", "MariaDB"
+    server: str = ""  # host:port/database
+    user: str = ""  # the session's user, as the server reports it
+    version: str = ""
+    tls: str = ""  # the session's TLS version / cipher, as the server reports it
+    resource: str = DATABASE_RESOURCE
+    visits: int = 0
+    recent: list[dict[str, Any]] = field(default_factory=list)  # the newest rows: when, which worker
+    error: str = ""  # the database was configured and failed
+    unavailable: str = ""  # make demo started no database server: why
+
+
+@dataclass
 class HomePage:
     greeting: str = ""
     greeting_error: str = ""
@@ -83,6 +104,21 @@ class HomePage:
     vault_url: str = ""
     rotation: str = ""  # how a rotation reaches this page: events (and which workers hear them) or the TTL
     peers: list[PeerApi] = field(default_factory=list)
+    database: DatabaseStatus | None = None
+
+
+def database_unavailable(engine: str, variable: str) -> DatabaseStatus:
+    """The section when ``make demo`` started no server for this site (``variable`` says why, e.g. not
+    installed) or the site runs without ``make demo``."""
+    why = os.environ.get(variable, "no database is configured (make demo starts one)")
+    return DatabaseStatus(engine, unavailable=why)
+
+
+def database_failed(status: DatabaseStatus, error: Exception) -> DatabaseStatus:
+    """The section when the database was there and the query failed: the error's type and first line
+    (appauth's ``DatabaseSignInError`` names the principal and server, never the token)."""
+    status.error = f"{type(error).__name__}: {str(error).strip().splitlines()[0][:300] if str(error).strip() else ''}"
+    return status
 
 
 def _token_status(appauth: RequestAppAuth, resource: str) -> TokenStatus:

@@ -11,7 +11,13 @@ Rotation events: the emulator's Event Grid delivers each new secret version to b
 (``/appauth/events/``; the Event Grid schema to Django, CloudEvents to Flask) with a token for the webhook's own
 app registration (``EVENTS_API``, whose app role Event Grid holds). A redis-server (when installed) is each
 site's shared secret cache and the pub/sub channel that tells every gunicorn worker; without it only the worker
-that received the event drops its copy, and the page says so. Ctrl-C stops everything it started.
+that received the event drops its copy, and the page says so.
+
+Databases: a PostgreSQL for the Django site and a MariaDB for the Flask site (when installed; the page says
+why not otherwise), standing in for Azure Database for PostgreSQL and for MySQL: they take the managed
+identity's Entra ID tokens as its password (``appauth_core.testing.databases``). The Django site is migrated
+and the Flask site's table created, with the managed identity, before the sites start. Ctrl-C stops everything
+it started.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from cryptography.fernet import Fernet
 from appauth_core import AzureServiceTokenProvider
 from appauth_core.events import EVENT_GRID_ROLE
 from appauth_core.testing import AzureEmulator
+from appauth_core.testing.databases import MariaDBServer, PostgreSQLServer, TokenMirror, mariadb_server, postgresql_bin
 from appauth_core.tokens import TokenCache
 
 HERE = Path(__file__).resolve().parent
@@ -198,6 +205,71 @@ def _redis(logs: Path) -> Iterator[dict[str, str]]:
         yield {"DEMO_REDIS_URL": f"redis://127.0.0.1:{port}/0", "DEMO_CACHE_KEY": Fernet.generate_key().decode()}
 
 
+@contextmanager
+def _databases(emulator: AzureEmulator) -> Iterator[dict[str, str]]:
+    """PostgreSQL (the Django site's) and MariaDB (the Flask site's) on loopback, TLS only, whose user for the
+    sites' managed identity takes that identity's tokens as its password. Yields the app settings pointing the
+    sites at them, and for a server that is missing or did not start, ``DEMO_*_UNAVAILABLE`` saying why."""
+    identity = emulator.directory.system_identity
+    user = identity.resource_id.rsplit("/", 1)[-1]  # Azure names a system-assigned identity after its site
+    env = {"DEMO_DATABASE_USER": user}
+    with ExitStack() as stack:
+        servers: dict[str, PostgreSQLServer | MariaDBServer] = {}
+        for name, found, package, server in (
+            ("POSTGRES", postgresql_bin(), "postgresql", PostgreSQLServer),
+            ("MARIADB", mariadb_server(), "mariadb-server", MariaDBServer),
+        ):
+            if found is None:
+                env[f"DEMO_{name}_UNAVAILABLE"] = f"{package} is not installed (apt-get install {package})"
+                continue
+            instance = server()
+            stack.callback(instance.stop)
+            try:
+                instance.start()
+            except (OSError, RuntimeError, subprocess.CalledProcessError) as error:
+                detail = getattr(error, "stderr", b"") or b""
+                why = detail.decode(errors="replace").strip().splitlines()[-1:] if detail else [str(error)]
+                env[f"DEMO_{name}_UNAVAILABLE"] = f"{package} did not start: {why[0][:300] if why else error}"
+                continue
+            servers[name] = instance
+            env |= {f"DEMO_{name}_PORT": str(instance.port), f"DEMO_{name}_CA": str(instance.tls.ca_path)}
+            env["DEMO_DATABASE_NAME"] = instance.database
+        postgresql, mariadb = servers.get("POSTGRES"), servers.get("MARIADB")
+        if servers:
+            mirror = TokenMirror(
+                postgresql if isinstance(postgresql, PostgreSQLServer) else None,
+                mariadb if isinstance(mariadb, MariaDBServer) else None,
+            )
+            mirror.mirror(identity.object_id, user)
+            stack.callback(mirror.close)
+            stack.callback(emulator.on_token_issued(mirror))
+            # Four gunicorn workers share this identity and PostgreSQL's role keeps one password (the newest
+            # token): the endpoint answers them all with one token, as Azure's managed-identity endpoints do.
+            emulator.configure(reuse_managed_identity_tokens=True)
+        yield env
+
+
+def _prepare_databases(env: dict[str, str], logs: Path) -> None:
+    """What a deployment runs before the new code serves: Django's migrations and the Flask site's tables,
+    signing in with the managed identity like the sites."""
+    steps = []
+    if "DEMO_POSTGRES_PORT" in env:
+        steps.append(("Django's migrate", [sys.executable, "-m", "django", "migrate", "--no-input"],
+                      {"DJANGO_SETTINGS_MODULE": "demo_sites.django_site.settings"}))  # fmt: skip
+    if "DEMO_MARIADB_PORT" in env:
+        flask = [sys.executable, "-m", "flask", "--app", "demo_sites.flask_site.app", "create-tables"]
+        steps.append(("the Flask site's create-tables", flask, {}))
+    for what, command, extra in steps:
+        log = logs / "database-setup.log"
+        with log.open("ab") as output:
+            done = subprocess.run(  # noqa: S603 - our own fixed command lines
+                command, env=env | extra, cwd=REPO, stdout=output, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, timeout=READY_TIMEOUT, check=False,
+            )  # fmt: skip
+        if done.returncode != 0:
+            raise SystemExit(f"{what} failed (exit code {done.returncode}); its log:\n{log.read_text()[-4000:]}")
+
+
 def _gunicorn(app: str, port: int, env: dict[str, str], log: Path, *, chdir: Path) -> list[str]:
     return [
         sys.executable, "-m", "gunicorn", app, "--bind", f"127.0.0.1:{port}", "--workers", "2",
@@ -251,6 +323,8 @@ def main(argv: list[str] | None = None) -> int:
         env |= register_apis(emulator, {"DJANGO": urls[0], "FLASK": urls[1]})
         env |= register_events(emulator)
         env |= stack.enter_context(_redis(logs))
+        env |= stack.enter_context(_databases(emulator))
+        _prepare_databases(env, logs)
         sites = {
             "Django": (args.django_port, "demo_sites.django_site.wsgi:application", logs / "django.log"),
             "Flask": (args.flask_port, "demo_sites.flask_site.app:app", logs / "flask.log"),
@@ -268,6 +342,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  Flask site    {urls[1]}")
         print(f"  emulator      {emulator.authority} (vault {emulator.vault.url})")
         print(f"  redis         {env.get('DEMO_REDIS_URL') or env['DEMO_REDIS_UNAVAILABLE']}")
+        for name, label in (("POSTGRES", "postgresql"), ("MARIADB", "mariadb")):
+            where = f"127.0.0.1:{env[f'DEMO_{name}_PORT']}" if f"DEMO_{name}_PORT" in env else ""
+            print(f"  {label:<13} {where or env[f'DEMO_{name}_UNAVAILABLE']}")
         print(f"  logs          {logs}")
         sys.stdout.flush()
         if args.ready_file:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from appauth_core.testing._processes import stop_process
 from appauth_core.testing.emulator import AzureEmulator
 
 REPO = Path(__file__).resolve().parent.parent
@@ -45,18 +46,6 @@ def azurite_blob() -> Path:
 AZURITE_STARTUP_TIMEOUT = 30.0
 AZURITE_STOP_TIMEOUT = 10.0
 AZURITE_ACCOUNT = "devstoreaccount1"
-
-
-def stop_process(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
-    """SIGTERM, then SIGKILL if it is still there after ``timeout`` seconds (servers started by the tests)."""
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=timeout)
 
 
 def _free_port() -> int:

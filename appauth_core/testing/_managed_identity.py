@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -66,6 +67,11 @@ def _legacy_expires_on(epoch: int) -> str:
     return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime("%m/%d/%Y %I:%M:%S %p +00:00")
 
 
+def _seconds_left(token: IssuedToken) -> int:
+    """``expires_in`` of a reply: the whole lifetime for a new token, what is left of it for a kept one."""
+    return max(token.expires_on - int(time.time()), 0)
+
+
 def issue_for_identity(
     issuer: TokenIssuer, identity: ManagedIdentity, target: TokenTarget, *, lifetime: int | None, tenant_id: str = ""
 ) -> IssuedToken:
@@ -95,6 +101,12 @@ class ManagedIdentityStandIn:
         self.arc_key_dir = arc_key_dir
         self.token_lifetime = 86399  # managed-identity tokens live about 24 h
         self.legacy_expires_on = False  # App Service 2017-09-01: answer with the date form
+        # Azure's managed-identity endpoints cache the tokens they hand out ("the managed identities subsystem
+        # does cache tokens"): True answers every request for the same identity and resource with the same
+        # token until half its lifetime has passed, then with a new one. Off by default, so that the tests
+        # that count or compare issued tokens see one per request.
+        self.reuse_tokens = False
+        self._kept: dict[tuple[str, str, TokenTarget], IssuedToken] = {}
         self._arc_keys: set[str] = set()
         self._lock = threading.Lock()
 
@@ -122,7 +134,15 @@ class ManagedIdentityStandIn:
     def _issue(self, identity: ManagedIdentity, resource: str) -> IssuedToken:
         """``ResourceNotFound`` for an App ID URI the identity's tenant has no API for."""
         target = self.directory.token_target(identity.tenant_id, audience_for_resource(resource), identity.object_id)
-        return issue_for_identity(self.issuer, identity, target, lifetime=self.token_lifetime)
+        if not self.reuse_tokens:
+            return issue_for_identity(self.issuer, identity, target, lifetime=self.token_lifetime)
+        key = (identity.object_id, identity.tenant_id, target)
+        with self._lock:
+            kept = self._kept.get(key)
+            if kept is not None and kept.expires_on - time.time() > kept.expires_in / 2:
+                return kept
+            self._kept[key] = issued = issue_for_identity(self.issuer, identity, target, lifetime=self.token_lifetime)
+            return issued
 
     def _select(self, query: dict[str, str] | Any, names: dict[str, str]) -> tuple[ManagedIdentity | None, int]:
         """Find the identity named by the host's own parameter names; returns (identity, how many ids given)."""
@@ -198,7 +218,7 @@ class ManagedIdentityStandIn:
 
     def _imds_reply(self, identity: ManagedIdentity, resource: str, echo: dict[str, str]) -> Response:
         token = self._issue(identity, resource)
-        lifetime = str(token.expires_in)
+        lifetime = str(_seconds_left(token))
         # IMDS answers every field as a string, numbers included.
         return Response.json(
             200,
@@ -300,7 +320,7 @@ class ManagedIdentityStandIn:
             {
                 "access_token": token.access_token,
                 "refresh_token": "",
-                "expires_in": str(token.expires_in),
+                "expires_in": str(_seconds_left(token)),
                 "expires_on": str(token.expires_on),
                 "not_before": str(token.issued_at),
                 "resource": resource,

@@ -286,14 +286,19 @@ class AzureEmulator:
         token_lifetime: int | None = None,
         managed_identity_token_lifetime: int | None = None,
         legacy_expires_on: bool | None = None,
+        reuse_managed_identity_tokens: bool | None = None,
     ) -> None:
-        """Switches a test may flip while the emulator runs (also over the control API)."""
+        """Switches a test may flip while the emulator runs (also over the control API).
+        ``reuse_managed_identity_tokens``: answer the managed-identity endpoints from a token cache, as Azure's
+        do (the same token for the same identity and resource until half its lifetime has passed)."""
         if token_lifetime is not None:
             self.issuer.lifetime = int(token_lifetime)
         if managed_identity_token_lifetime is not None:
             self.managed_identity.token_lifetime = int(managed_identity_token_lifetime)
         if legacy_expires_on is not None:
             self.managed_identity.legacy_expires_on = bool(legacy_expires_on)
+        if reuse_managed_identity_tokens is not None:
+            self.managed_identity.reuse_tokens = bool(reuse_managed_identity_tokens)
 
     # --- tokens for tests -------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ SECRET_KEY = f"@Microsoft.KeyVault(SecretUri={VAULT_URL}secrets/django-secret-ke
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 
-INSTALLED_APPS = ["appauth_django"]
+INSTALLED_APPS = ["appauth_django", "demo_sites.django_site.visits"]
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -36,8 +36,22 @@ TEMPLATES = [
         },
     }
 ]
-DATABASES: dict[str, dict[str, str]] = {}
+DATABASES: dict[str, dict[str, object]] = {}
+if "DEMO_POSTGRES_PORT" in os.environ:  # make demo's PostgreSQL, standing in for Azure Database for PostgreSQL
+    DATABASES["default"] = {
+        # Django's own PostgreSQL backend, signing in with the managed identity's Entra ID token: no PASSWORD.
+        "ENGINE": "appauth_django.db.backends.postgresql",
+        "HOST": "127.0.0.1",  # in Azure: myserver.postgres.database.azure.com
+        "PORT": os.environ["DEMO_POSTGRES_PORT"],
+        "NAME": os.environ["DEMO_DATABASE_NAME"],
+        "USER": os.environ["DEMO_DATABASE_USER"],  # the managed identity's name, as the server knows it
+        "CONN_MAX_AGE": 60,
+        "CONN_HEALTH_CHECKS": True,
+        # TLS is required either way; the demo's server has a certificate from the emulator's own CA.
+        "OPTIONS": {"sslmode": "verify-full", "sslrootcert": os.environ["DEMO_POSTGRES_CA"]},
+    }
 USE_TZ = True
+TIME_ZONE = "UTC"
 
 APPAUTH = {
     "KEY_VAULT_URL": VAULT_URL,

@@ -11,7 +11,7 @@ from werkzeug.wrappers import Response
 
 from appauth_core import RedisSecretCache
 from appauth_flask import AppAuth
-from demo_sites.common import ADMIN_ROLE, READ_ROLE, caller_answer, home_page, status
+from demo_sites.common import ADMIN_ROLE, READ_ROLE, caller_answer, database_unavailable, home_page, status
 from demo_sites.common import rotate as rotate_greeting
 
 appauth = AppAuth()
@@ -52,10 +52,29 @@ def create_app() -> Flask:
             APPAUTH_CACHE_ENCRYPTION_KEY=os.environ["DEMO_CACHE_KEY"],
         )
     appauth.init_app(app)
+    database = "DEMO_MARIADB_PORT" in os.environ  # make demo's MariaDB, standing in for Azure Database for MySQL
+    if database:
+        from .visits import database_uri, db, engine_options
+
+        app.config.update(SQLALCHEMY_DATABASE_URI=database_uri(), SQLALCHEMY_ENGINE_OPTIONS=engine_options())
+        db.init_app(app)
+        with app.app_context():
+            appauth.use_token_password(db)  # every new connection signs in with the managed identity's token
+
+        @app.cli.command("create-tables")
+        def create_tables() -> None:
+            """The demo's table (make demo runs this once, before the workers start)."""
+            db.create_all()
 
     @app.get("/")
     def home() -> str:
         page = home_page(g.appauth, appauth.services)
+        if database:
+            from .visits import database_status
+
+            page.database = database_status()
+        else:
+            page.database = database_unavailable("MariaDB", "DEMO_MARIADB_UNAVAILABLE")
         return render_template("home.html", page=page, framework="Flask", access="g.appauth")
 
     @app.get("/api/status")

@@ -183,10 +183,11 @@ OWN_TESTS = {
     # appauth_core's tests: its units (core), the emulator's (standins), integrated Windows authentication
     # against a real KDC (kerberos), and the security, limits and fault suites, which drive each source and the
     # vault client directly (hardening); the passwordless-database suite against real servers, which holds the
-    # token cache's refresh wait for its one-password arrangement (databases); and the two benchmarks that time
-    # the core's hot path step by step.
+    # token cache's refresh wait for its one-password arrangement (databases); the suite's shared fixtures, which
+    # stop their servers as the emulator's helpers do (tests/conftest.py); and the two benchmarks that time the
+    # core's hot path step by step.
     "appauth_core": ("tests/core", "tests/standins", "tests/kerberos", "tests/hardening", "tests/databases",
-                     "bench/cached_token.py", "bench/cached_secret.py"),
+                     "tests/conftest.py", "bench/cached_token.py", "bench/cached_secret.py"),
     "appauth_django": ("tests/django",),
     "appauth_flask": ("tests/flask",),
 }  # fmt: skip

@@ -1,6 +1,6 @@
 """Real PostgreSQL and MariaDB servers for the run, and the emulator listener that makes them accept what
-Azure's servers accept (``servers.py`` explains the arrangement). Each principal the tests sign in as is
-mirrored to a database user of its own, named as Azure names it: the app registration's display name, the
+Azure's servers accept (``appauth_core.testing.databases`` explains the arrangement). Each principal the tests
+sign in as is mirrored to a database user of its own, named as Azure names it: the app registration's display name, the
 managed identity's resource name."""
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ from pathlib import Path
 import pytest
 
 from appauth_core import clear_token_cache
+from appauth_core.testing.databases import MariaDBServer, PostgreSQLServer, TokenMirror, mariadb_server, postgresql_bin
 from appauth_core.testing.emulator import SOURCE_SELECTING_VARIABLES, AzureEmulator
 from appauth_core.tokens import _cache as token_cache_module
-
-from .servers import MariaDBServer, PostgreSQLServer, TokenMirror, mariadb_server, postgresql_bin
 
 REPO = Path(__file__).resolve().parents[2]
 SYSTEM_IDENTITY_USER = "appauth-emulator-host"  # the App Service site's name, as Azure names its identity

@@ -1,7 +1,8 @@
-"""The test arrangement itself (``servers.py``): the local servers accept what Azure's would, an unexpired
-token the emulator issued for the ossrdbms audience to the principal the user mirrors, and refuse an expired
-token, a token for another audience, another principal's token and a plain password. The principals here are
-their own (two app registrations), so no token issued here replaces a password another test relies on."""
+"""The test arrangement itself (``appauth_core.testing.databases``): the local servers accept what Azure's
+would, an unexpired token the emulator issued for the ossrdbms audience to the principal the user mirrors,
+and refuse an expired token, a token for another audience, another principal's token and a plain password.
+The principals here are their own (two app registrations), so no token issued here replaces a password another
+test relies on."""
 
 from __future__ import annotations
 

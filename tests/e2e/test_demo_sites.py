@@ -182,6 +182,73 @@ def test_rotate_shows_the_new_version_on_both_sites_at_once(demo, browser, frame
         page.close()
 
 
+ENGINES = {"Django": "PostgreSQL", "Flask": "MariaDB"}
+DATABASE_USER = "appauth-emulator-host"  # the App Service site's name, as Azure names its managed identity
+WORKER_ROW = re.compile(r'<tr class="visit"><td>[^<]+</td><td>(\d+)</td></tr>')
+
+
+def _database_section(html: str) -> str:
+    return html.split('<section id="database">', 1)[1].split("</section>", 1)[0]
+
+
+@pytest.mark.parametrize("framework", ["Django", "Flask"])
+def test_home_page_writes_and_reads_a_row_as_the_managed_identity(demo, browser, framework, tmp_path):
+    """Each view writes a row and reads the newest ones (Django's ORM on PostgreSQL, Flask-SQLAlchemy on
+    MariaDB) over TLS, signed in as the managed identity with its token, the table made by make demo's migrate
+    / create-tables; both gunicorn workers of the site sign in (they share one identity), none fails."""
+    page = browser.new_page()  # type: ignore[attr-defined]
+    try:
+        page.goto(demo[framework])
+        section = page.locator("#database")
+        assert f"in {ENGINES[framework]}, signed in with the managed identity" in section.inner_text()
+        assert page.locator("#database-user").inner_text() == DATABASE_USER, section.inner_text()
+        assert page.locator("#database-tls").inner_text().startswith("TLSv1.")
+        first = int(page.locator("#database-visits").inner_text())
+        page.reload()
+        assert int(page.locator("#database-visits").inner_text()) > first  # the row this view wrote
+        assert not JWT.search(page.content())  # the token that signed in is not on the page
+        page.screenshot(path=str(tmp_path / f"demo-{framework.lower()}-database.png"), full_page=True)
+    finally:
+        page.close()
+    workers: set[int] = set()
+    visits = 0
+    for _ in range(40):  # new connections, so that either worker may answer; stop once both have
+        html = requests.get(demo[framework], timeout=30, headers={"Connection": "close"}).text
+        database = _database_section(html)
+        assert 'id="database-error"' not in database, database
+        shown = int(database.split('id="database-visits">', 1)[1].split("<", 1)[0])
+        assert shown > visits  # every view wrote its row, whichever worker served it
+        visits = shown
+        workers |= {int(pid) for pid in WORKER_ROW.findall(database)}
+        if len(workers) >= 2:
+            break
+    assert len(workers) >= 2, f"only worker {workers} wrote rows"
+
+
+def test_the_demo_starts_without_a_database_server_and_says_why(monkeypatch, tmp_path, azure_emulator):
+    """PostgreSQL not installed, MariaDB failing to initialise (a data-directory tool that exits 1): the demo
+    still runs, with each site's page saying why it has no database instead of failing."""
+    import demo_sites.run as runner
+    from demo_sites.common import database_unavailable
+
+    broken = tmp_path / "bin"
+    broken.mkdir()
+    (broken / "mariadb-install-db").write_text("#!/bin/sh\necho 'Installation of system tables failed!' >&2\nexit 1\n")
+    (broken / "mariadb-install-db").chmod(0o755)
+    monkeypatch.setattr(runner, "postgresql_bin", lambda: None)
+    monkeypatch.setenv("PATH", f"{broken}{os.pathsep}{os.environ['PATH']}")
+    with runner._databases(azure_emulator) as env:
+        assert "DEMO_POSTGRES_PORT" not in env and "DEMO_MARIADB_PORT" not in env
+        assert env["DEMO_POSTGRES_UNAVAILABLE"] == "postgresql is not installed (apt-get install postgresql)"
+        assert env["DEMO_MARIADB_UNAVAILABLE"] == (
+            "mariadb-server did not start: Installation of system tables failed!"
+        )
+        monkeypatch.setenv("DEMO_MARIADB_UNAVAILABLE", env["DEMO_MARIADB_UNAVAILABLE"])
+        status = database_unavailable("MariaDB", "DEMO_MARIADB_UNAVAILABLE")
+        assert status.unavailable == env["DEMO_MARIADB_UNAVAILABLE"]
+    assert not azure_emulator.managed_identity.reuse_tokens  # nothing to share a token for
+
+
 def _principal(page: object, label: str) -> str:
     """A value of the page's "Who the app signed in as" table."""
     return page.locator("#principal tr", has_text=label).locator("td").inner_text()  # type: ignore[attr-defined,no-any-return]

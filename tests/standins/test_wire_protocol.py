@@ -322,3 +322,40 @@ def test_tokens_carry_v1_lifetime_claims_azurite_checks(azure_emulator):
     claims = azure_emulator.issuer.verify(azure_emulator.issue_token("https://storage.azure.com").access_token)
     assert {"iat", "nbf", "exp"} <= claims.keys()
     assert claims["nbf"] <= time.time() < claims["exp"]
+
+
+def test_managed_identity_token_cache_answers_one_token_until_half_its_lifetime(azure_emulator, http):
+    """``reuse_managed_identity_tokens``: as Azure's endpoints cache tokens, every host answers the same identity
+    and resource with one token (IMDS's ``expires_in`` then says what is left of it) until half its lifetime has
+    passed; another resource gets its own; off (the default), each request gets a new token."""
+    app_service = azure_emulator.app_service_env()
+    imds = azure_emulator.imds_env()["AZURE_POD_IDENTITY_AUTHORITY_HOST"] + "/metadata/identity/oauth2/token"
+
+    def app_service_token(resource: str = VAULT) -> str:
+        reply = http.get(
+            app_service["IDENTITY_ENDPOINT"],
+            params={"api-version": "2019-08-01", "resource": resource},
+            headers={"X-IDENTITY-HEADER": app_service["IDENTITY_HEADER"]},
+        )
+        assert reply.status_code == 200, reply.text
+        return str(reply.json()["access_token"])
+
+    def imds_reply() -> dict[str, str]:
+        params = {"api-version": "2018-02-01", "resource": VAULT}
+        reply = http.get(imds, params=params, headers={"Metadata": "true"})
+        assert reply.status_code == 200, reply.text
+        return dict(reply.json())
+
+    assert app_service_token() != app_service_token()
+    azure_emulator.configure(reuse_managed_identity_tokens=True, managed_identity_token_lifetime=6)
+    try:
+        first = app_service_token()
+        assert app_service_token() == first
+        assert imds_reply()["access_token"] == first  # the same identity (system-assigned) on another host
+        assert app_service_token("https://storage.azure.com/") != first
+        time.sleep(1.1)
+        assert int(imds_reply()["expires_in"]) <= 5  # what is left, not the whole lifetime
+        time.sleep(2.2)  # past half of the 6 s
+        assert app_service_token() != first
+    finally:
+        azure_emulator.configure(reuse_managed_identity_tokens=False, managed_identity_token_lifetime=86399)

@@ -1,18 +1,22 @@
-"""Real PostgreSQL 15 and MariaDB servers for the database tests: Debian's binaries, run as their own
-unprivileged users on a loopback port, in a throwaway folder, TLS only, with a trustme certificate.
+"""Real PostgreSQL and MariaDB servers on loopback that accept the emulator's Entra ID tokens as passwords, as
+Azure Database for PostgreSQL and for MySQL do: for the database tests, the benchmarks, ``make demo`` and your
+own tests (docs/databases-django.md, "Testing locally"). Debian's binaries (packages ``postgresql``,
+``mariadb-server``), run in a throwaway folder, TLS only, with a trustme certificate; as root (CI, containers)
+they run as their own unprivileged users (``postgres``, ``mysql``), otherwise as you.
 
-The test arrangement (docs/databases-django.md, "How the tests check tokens"): Azure's servers check the
-Entra ID token itself; these servers check passwords. So each principal is mirrored to a database user of
-its own, which has no password anyone knows, and an emulator listener (``TokenMirror``) gives that user
-every token the emulator issues *to that principal* *for the ossrdbms audience* as a password, valid until
-the token's ``exp``. A token for another audience, another principal's token, an expired token and a plain
-password are then refused, as Azure refuses them.
+The arrangement (docs/databases-django.md, "How the tests check tokens"): Azure's servers check the Entra ID
+token itself; these servers check passwords. So each principal is mirrored to a database user of its own, which
+has no password anyone knows, and an emulator listener (``TokenMirror``) gives that user every token the
+emulator issues *to that principal* *for the ossrdbms audience* as a password, valid until the token's ``exp``.
+A token for another audience, another principal's token, an expired token and a plain password are then
+refused, as Azure refuses them.
 
 - PostgreSQL: ``ALTER ROLE ... PASSWORD <token> VALID UNTIL <exp>``. A role has ONE password, so issuing a
   new token makes the previous, still unexpired one stop working here, which Azure would accept. Only a
-  connection that presents the previous token after a newer one was issued meets this; the tests that span
-  token lifetimes make every connection in one process, through the shared token cache, so they present the
-  newest token, and ``test_arrangement.py`` shows the artefact on purpose, so it cannot pass for a bug.
+  connection that presents the previous token after a newer one was issued meets this: processes that share
+  one identity need the emulator's managed-identity token cache (``AzureEmulator.configure(
+  reuse_managed_identity_tokens=True)``, as Azure's endpoints cache tokens), and ``tests/databases/
+  test_arrangement.py`` shows the artefact on purpose, so it cannot pass for a bug.
 - MariaDB: no per-password expiry, but a user may have several: ``IDENTIFIED VIA mysql_native_password
   USING PASSWORD(t1) OR ...``. The mirror keeps every unexpired token (as Azure accepts every one) and takes
   each out when it expires (a timer at ``exp``, and at every new token), so the artefact above does not exist
@@ -38,11 +42,21 @@ from typing import Any
 
 import trustme
 
-from appauth_core.databases import DEFAULT_RESOURCE
-
-from ..conftest import stop_process
+from ..databases import DEFAULT_RESOURCE
+from ._processes import stop_process
 
 STARTUP_TIMEOUT = 60.0
+__all__ = ["MariaDBServer", "PostgreSQLServer", "ServerTLS", "TokenMirror", "mariadb_server", "postgresql_bin"]
+
+
+def _as_root() -> bool:
+    return os.geteuid() == 0
+
+
+def _run_as(user: str) -> list[str]:
+    """The command prefix that runs a server as its own user when we are root (PostgreSQL refuses to run as
+    root, MariaDB should not); as anyone else, the server runs as we do."""
+    return ["runuser", "-u", user, "--"] if _as_root() else []
 
 
 def free_port() -> int:
@@ -64,17 +78,21 @@ def mariadb_server() -> Path | None:
     return None
 
 
+def _chown(path: Path, user: str) -> None:
+    if _as_root():
+        entry = pwd.getpwnam(user)
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+
+
 def _owned_folder(prefix: str, user: str) -> Path:
     folder = Path(tempfile.mkdtemp(prefix=prefix))
-    entry = pwd.getpwnam(user)
-    os.chown(folder, entry.pw_uid, entry.pw_gid)
+    _chown(folder, user)
     return folder
 
 
 def _write_owned(path: Path, data: bytes, user: str, mode: int = 0o600) -> Path:
     path.write_bytes(data)
-    entry = pwd.getpwnam(user)
-    os.chown(path, entry.pw_uid, entry.pw_gid)
+    _chown(path, user)
     path.chmod(mode)
     return path
 
@@ -129,8 +147,8 @@ class PostgreSQLServer:
         pwfile = _write_owned(self.folder / "pwfile", self.admin_password.encode(), "postgres")
         self.log = self.folder / "server.log"
         _write_owned(self.log, b"", "postgres", 0o644)
-        as_postgres = ["runuser", "-u", "postgres", "--"]
-        subprocess.run(
+        as_postgres = _run_as("postgres")
+        subprocess.run(  # noqa: S603 - Debian's binaries, an argument list
             [*as_postgres, str(binaries / "initdb"), "-D", str(data), "-A", "scram-sha-256", f"--pwfile={pwfile}",
              "-U", self.admin_user, "--no-sync", "-E", "UTF8"],
             check=True, capture_output=True,
@@ -145,7 +163,7 @@ class PostgreSQLServer:
             f"-c ssl_cert_file={self.tls.cert_path} -c ssl_key_file={self.tls.key_path} -c fsync=off "
             "-c max_connections=200"
         )
-        subprocess.run(
+        subprocess.run(  # noqa: S603 - Debian's binaries, an argument list
             [*as_postgres, str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(self.log), "-w",
              "-t", str(int(STARTUP_TIMEOUT)), "start"],
             check=True, capture_output=True,
@@ -195,8 +213,8 @@ class PostgreSQLServer:
     def stop(self) -> None:
         binaries = getattr(self, "_binaries", None)
         if binaries is not None:
-            subprocess.run(
-                ["runuser", "-u", "postgres", "--", str(binaries / "pg_ctl"), "-D", str(self.folder / "data"),
+            subprocess.run(  # noqa: S603 - Debian's binaries, an argument list
+                [*_run_as("postgres"), str(binaries / "pg_ctl"), "-D", str(self.folder / "data"),
                  "-m", "immediate", "-w", "stop"],
                 capture_output=True, check=False,
             )  # fmt: skip
@@ -205,7 +223,8 @@ class PostgreSQLServer:
 
 @dataclass
 class MariaDBServer:
-    """``start()`` / ``stop()``; ``admin()`` is a MySQLdb connection as root over the server's socket."""
+    """``start()`` / ``stop()``; ``admin()`` is a MySQLdb connection as the administrator (root, or the OS
+    user running it) over the server's socket."""
 
     folder: Path = field(default_factory=lambda: _owned_folder("appauth-mariadb-", "mysql"))
     port: int = field(default_factory=free_port)
@@ -220,20 +239,23 @@ class MariaDBServer:
         self.socket = self.folder / "mysqld.sock"
         self.log = self.folder / "server.log"
         install = shutil.which("mariadb-install-db") or "/usr/bin/mariadb-install-db"
-        subprocess.run(
-            [install, "--no-defaults", f"--datadir={data}", "--user=mysql", "--skip-test-db",
+        # The administrator signs in over the server's socket as the OS user running it (unix_socket).
+        self.admin_user = "root" if _as_root() else pwd.getpwuid(os.geteuid()).pw_name
+        owner = ["--user=mysql"] if _as_root() else [f"--auth-root-socket-user={self.admin_user}"]
+        subprocess.run(  # noqa: S603 - Debian's binaries, an argument list
+            [install, "--no-defaults", f"--datadir={data}", *owner, "--skip-test-db",
              "--auth-root-authentication-method=socket"],
             check=True, capture_output=True,
         )  # fmt: skip
         command = [
-            "runuser", "-u", "mysql", "--", str(server), "--no-defaults", f"--datadir={data}",
+            *_run_as("mysql"), str(server), "--no-defaults", f"--datadir={data}",
             f"--socket={self.socket}", f"--port={self.port}", "--bind-address=127.0.0.1", "--skip-name-resolve",
             f"--pid-file={self.folder / 'mysqld.pid'}", f"--log-error={self.log}",
             f"--ssl-ca={self.tls.ca_path}", f"--ssl-cert={self.tls.cert_path}", f"--ssl-key={self.tls.key_path}",
             "--require-secure-transport=ON",  # as Azure's default
             "--innodb-flush-log-at-trx-commit=0", "--skip-log-bin", "--max-connections=300",
         ]  # fmt: skip
-        self._process = subprocess.Popen(
+        self._process = subprocess.Popen(  # noqa: S603 - Debian's binaries, an argument list
             command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         self.log.touch()
@@ -243,9 +265,9 @@ class MariaDBServer:
         return self
 
     def admin(self) -> Any:
-        import MySQLdb
+        import MySQLdb  # type: ignore[import-untyped]
 
-        conn = MySQLdb.connect(unix_socket=str(self.socket), user="root", autocommit=True)
+        conn = MySQLdb.connect(unix_socket=str(self.socket), user=self.admin_user, autocommit=True)
         return conn
 
     def create_user(self, name: str) -> None:
