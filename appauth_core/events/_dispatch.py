@@ -56,15 +56,19 @@ class Dispatcher:
         self._hook = near_expiry_hook
 
     def dispatch(self, events: Sequence[Event]) -> Outcome:
-        """Act on each event not seen before; ``InvalidationNotShared`` stops at the event that could not be
-        shared (the ones before it are marked as done, it and the ones after are not)."""
+        """Act on each event not seen before, claiming it first (``SeenEvents.claim``: one worker of the fleet
+        acts on it); ``InvalidationNotShared`` stops at the event that could not be shared (the ones before it
+        are done, its claim is released so that the redelivery is acted on, the ones after are not claimed)."""
         outcome = Outcome()
         for event in events:
-            if self._seen.seen(event.id) or self._seen.too_old(event.time):
+            if self._seen.too_old(event.time) or not self._seen.claim(event.id):
                 outcome.replayed += 1
                 continue
-            self._act(event, outcome)
-            self._seen.mark(event.id)
+            try:
+                self._act(event, outcome)
+            except BaseException:
+                self._seen.release(event.id)
+                raise
         return outcome
 
     def _act(self, event: Event, outcome: Outcome) -> None:

@@ -31,7 +31,8 @@ def abuse_protection_answer(headers: Mapping[str, str], allowed_origins: Sequenc
     if origin.lower() not in {allowed.lower() for allowed in allowed_origins}:
         return 403, {"Allow": ALLOW}, b'{"error": "this origin may not deliver events here"}'
     rate = headers.get("webhook-request-rate", "").strip()
-    allowed_rate = rate if rate.isdigit() and int(rate) > 0 else "*"  # we grant what is asked: Event Grid is trusted
+    # We grant what is asked (Event Grid is trusted); isascii: "²".isdigit() is True, and int() refuses it.
+    allowed_rate = rate if rate.isascii() and rate.isdigit() and len(rate) <= 9 and int(rate) > 0 else "*"
     return 200, {"Allow": ALLOW, "WebHook-Allowed-Origin": origin, "WebHook-Allowed-Rate": allowed_rate}, b""
 
 

@@ -12,6 +12,7 @@ acted on again when Event Grid retries it.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import threading
@@ -53,35 +54,41 @@ class SeenEvents:
         age = self._clock() - when.timestamp()
         return age > WINDOW or age < -FUTURE_SKEW
 
-    def seen(self, event_id: str) -> bool:
+    def claim(self, event_id: str) -> bool:
+        """True for the first delivery of ``event_id`` in the fleet (it is then marked seen for ``WINDOW``), False
+        for a replay. With a shared cache that has ``add`` (set-if-absent), two workers handling the same delivery
+        at once cannot both win; without one, this process's memory decides. A shared cache that fails is an
+        optimisation lost, not a refusal: this process still remembers the id."""
         now = self._clock()
         with self._lock:
             until = self._seen.get(event_id)
             if until is not None and until > now:
-                return True
-        if self._shared is None:
-            return False
-        try:
-            return self._shared.get(self._key(event_id)) is not None
-        except Exception:  # the shared cache is an optimisation here: this process's memory still answers
-            return False
-
-    def mark(self, event_id: str) -> None:
-        now = self._clock()
-        with self._lock:
+                return False
             self._seen.pop(event_id, None)
             while len(self._seen) >= self._max or (self._seen and next(iter(self._seen.values())) <= now):
                 self._seen.popitem(last=False)  # the oldest first: insertion order is expiry order
             self._seen[event_id] = now + WINDOW
         if self._shared is None:
-            return
+            return True
+        key = self._key(event_id)
         try:
             if isinstance(self._shared, SupportsAdd):
-                self._shared.add(self._key(event_id), b"1", WINDOW)
-            else:
-                self._shared.set(self._key(event_id), b"1", WINDOW)
+                return bool(self._shared.add(key, b"1", WINDOW))
+            if self._shared.get(key) is not None:
+                return False
+            self._shared.set(key, b"1", WINDOW)
         except Exception:  # the shared cache is an optimisation here: this process still remembers the id
+            return True
+        return True
+
+    def release(self, event_id: str) -> None:
+        """Forget a claim whose event could not be acted on, so that Event Grid's redelivery is acted on."""
+        with self._lock:
+            self._seen.pop(event_id, None)
+        if self._shared is None:
             return
+        with contextlib.suppress(Exception):  # then the redelivery counts as a replay for the others
+            self._shared.delete(self._key(event_id))
 
     def _key(self, event_id: str) -> str:
         return "events:seen:" + hashlib.sha256(f"{self._namespace}\0{event_id}".encode()).hexdigest()

@@ -86,7 +86,8 @@ def parse_delivery(content_type: str | None, body: bytes) -> list[Event]:
         raise DeliveryRefused(413, f"the delivery is larger than {MAX_BODY_BYTES} bytes")
     media = (content_type or "").split(";")[0].strip().lower()
     if media not in _JSON_TYPES:
-        raise DeliveryRefused(415, f"expected a JSON delivery ({', '.join(_JSON_TYPES)}), got {media or 'none'!r}")
+        shown = (media or "none")[:80]
+        raise DeliveryRefused(415, f"expected a JSON delivery ({', '.join(_JSON_TYPES)}), got {shown!r}")
     try:
         document = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):

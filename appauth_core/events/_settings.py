@@ -91,7 +91,7 @@ def read_events(
         tenant_id=tenant,
         authority=_text(values, "AUTHORITY", spell) or _text(api, "AUTHORITY", spell) or DEFAULT_AUTHORITY,
         allowed_client_ids=_names(values, "ALLOWED_CLIENT_IDS", spell, (EVENT_GRID_APP_ID,), empty=False),
-        required_roles=_names(values, "REQUIRED_ROLES", spell, (EVENT_GRID_ROLE,), empty=True),
+        required_roles=_names(values, "REQUIRED_ROLES", spell, (EVENT_GRID_ROLE,), empty=False),
         allowed_origins=_names(values, "ALLOWED_ORIGINS", spell, (EVENT_GRID_ORIGIN,), empty=False),
         near_expiry_hook=_hook(hook_path, spell) if hook_path else None,
         near_expiry_hook_path=hook_path,

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("appauth_core")
 
+MAX_MESSAGE = 4096  # bytes: a vault URL, a secret name (at most 127 characters) and a process id fit many times
 SUBSCRIBE_WAIT = 1.0  # how long the first read waits for the listener to be subscribed
 POLL_SECONDS = 0.5  # CacheEpochChannel: how often each process reads the epoch
 RETRY_MIN, RETRY_MAX = 0.1, 5.0  # reconnection backoff
@@ -73,13 +74,25 @@ class Invalidation:
 
     @staticmethod
     def decode(raw: Any) -> tuple[Invalidation, str] | None:
-        """The message and who sent it, or None for anything that is not one of ours (never raises)."""
+        """The message and who sent it, or None for anything that is not one of ours (never raises: anyone who
+        can publish on the channel chooses ``raw``)."""
+        if not isinstance(raw, (bytes, str)) or len(raw) > MAX_MESSAGE:
+            return None
         try:
             data = json.loads(raw)
             found = Invalidation(str(data["v"]), str(data["n"])), str(data["s"])
-        except (TypeError, ValueError, KeyError):
+        except (TypeError, ValueError, KeyError, RecursionError):  # RecursionError: "[[[[..." nested deep
             return None
         return found
+
+
+def _deliver(listener: Listener, raw: Any) -> None:
+    """``listener.message(raw)``; nothing a message does may end the listening thread (it would never listen
+    again, and every worker would serve rotated-away values until their TTL)."""
+    try:
+        listener.message(raw)
+    except Exception as exc:
+        logger.warning("A Key Vault invalidation message could not be handled (%s); listening on", type(exc).__name__)
 
 
 class Listener(Protocol):
@@ -135,7 +148,7 @@ class RedisChannel:
                         listener.connected(first)
                         first, delay = False, RETRY_MIN
                     elif message.get("type") == "message":
-                        listener.message(message["data"])
+                        _deliver(listener, message.get("data"))
             except self._errors as exc:
                 first = False  # whatever was published while we were away is lost: the next subscribe says so
                 logger.warning(

@@ -20,12 +20,20 @@ from ._arguments import Arguments
 from ._caller import Caller, Version
 
 _VERSIONS: Mapping[Any, Version] = {"1.0": "1.0", "2.0": "2.0"}
+SHOWN = 80  # characters of an untrusted value in a refusal's reason (which is logged on every refusal)
+
+
+def shown(value: Any) -> str:
+    """``repr(value)``, cut to ``SHOWN`` characters: the claims are checked before the signature, so a forged
+    token chooses them, and a reason must not carry kilobytes of them into the log."""
+    text = repr(value)
+    return text if len(text) <= SHOWN else text[: SHOWN - 3] + "..."
 
 
 def version_of(claims: Mapping[str, Any]) -> Version:
     version = _VERSIONS.get(claims.get("ver"))
     if version is None:
-        raise TokenValidationError(f"the token's version ('ver') is {claims.get('ver')!r}, not '1.0' or '2.0'")
+        raise TokenValidationError(f"the token's version ('ver') is {shown(claims.get('ver'))}, not '1.0' or '2.0'")
     return version
 
 
@@ -38,10 +46,10 @@ def check(
     if not isinstance(tenant, str):
         raise TokenValidationError("the token has no tenant ('tid')")
     if arguments.tenants is not None and tenant not in arguments.tenants:
-        raise TokenValidationError(f"the token was issued by the tenant {tenant!r}, which is not an allowed tenant")
+        raise TokenValidationError(f"the token was issued by the tenant {shown(tenant)}, not an allowed tenant")
     audience = claims.get("aud")
     if not _audience_allowed(audience, arguments.audiences):
-        raise TokenValidationError(f"the token is for the audience {audience!r}, not this API's")
+        raise TokenValidationError(f"the token is for the audience {shown(audience)}, not this API's")
     leeway = arguments.leeway
     expires = claims.get("exp")
     if not isinstance(expires, (int, float)) or isinstance(expires, bool):
@@ -56,11 +64,11 @@ def check(
             raise TokenValidationError(f"the token is not valid for another {int(not_before - now)} s ('nbf')")
     client = client_id_of(claims, version)
     if arguments.client_ids is not None and client not in arguments.client_ids:
-        raise TokenValidationError(f"the calling application {client!r} is not one of the allowed client ids")
+        raise TokenValidationError(f"the calling application {shown(client)} is not one of the allowed client ids")
     expected = issuer(version).replace("{tenantid}", tenant)
     if claims.get("iss") != expected:
         raise TokenValidationError(
-            f"the token's issuer is {claims.get('iss')!r}, not {expected!r} (the issuer of v{version} tokens of "
+            f"the token's issuer is {shown(claims.get('iss'))}, not {expected!r} (the issuer of v{version} tokens of "
             "its tenant, from the authority's OpenID configuration)"
         )
     return float(expires + leeway)

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from ..errors import TokenValidationError
+from ._claims import shown
 
 MAX_TOKEN_CHARS = 32 * 1024
 """Entra's access tokens are 1-4 KiB (at most 200 groups, then an overage claim); longer is refused unread."""
@@ -54,7 +55,7 @@ def read(token: str) -> Jws:
     header = _json_part(header_part, "header")
     algorithm = header.get("alg")
     if algorithm != "RS256":
-        raise TokenValidationError(f"the token is signed with {algorithm!r}: only RS256 is accepted")
+        raise TokenValidationError(f"the token is signed with {shown(algorithm)}: only RS256 is accepted")
     if "crit" in header:
         raise TokenValidationError("the token's header names critical extensions ('crit'), which are not supported")
     if not isinstance(header.get("kid"), str) or not header["kid"]:
@@ -81,7 +82,7 @@ def verify_rs256(jws: Jws, key: RSAPublicKey) -> None:
 def _json_part(part: str, what: str) -> dict[str, Any]:
     try:
         value = json.loads(_decode(part, what))
-    except ValueError:  # UnicodeDecodeError is one
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError; RecursionError: "[[[[..." nested
         raise TokenValidationError(f"the token's {what} is not JSON") from None
     if not isinstance(value, dict):
         raise TokenValidationError(f"the token's {what} is not a JSON object")

@@ -186,7 +186,7 @@ class TokenValidator:
             key = metadata.key(kid, version)
         if key is None:
             raise TokenValidationError(
-                f"no published signing key has the kid {kid!r} (the key set was fetched again at most "
+                f"no published signing key has the kid {_claims.shown(kid)} (the key set was fetched again at most "
                 "5 minutes ago): the token is forged, or signed by another authority"
             )
         _jws.verify_rs256(jws, key)

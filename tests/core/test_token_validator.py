@@ -18,6 +18,7 @@ from .validator_support import (
     ROLES,
     alg_none,
     app_token,
+    b64,
     hs256_with_public_key,
     new_api,
     parts,
@@ -161,6 +162,14 @@ def _other_tenants_token(emulator: AzureEmulator, token: str, api: Any) -> str:
     return emulator.issue_token(api.app_id_uri, app=emulator.register_app(tenant_id=other.tenant_id)).access_token
 
 
+def _deeply_nested(token: str, *, claims: bool) -> str:
+    """``token`` with its claims (or header) JSON nested 20,000 deep, still under the length cap:
+    ``json.loads`` raises RecursionError on it, which is no ValueError."""
+    header, payload, _ = token.split(".")
+    nested = b64(b"[" * 20_000)
+    return f"{header}.{nested}.AAAA" if claims else f"{nested}.{payload}.AAAA"
+
+
 REFUSALS: dict[str, tuple[Any, str]] = {
     # name: (how to make the bad token from a good one, what the reason says)
     "another tenant": (_other_tenants_token, "tenant"),
@@ -189,6 +198,9 @@ REFUSALS: dict[str, tuple[Any, str]] = {
     "not a JWT": (lambda em, t, api: "not-a-token-at-all", "not a JWT"),
     "signature spelled another way": (lambda em, t, api: respelled_signature(t), "canonical base64url"),
     "too long": (lambda em, t, api: t + "A" * 40_000, "longer than"),
+    # json.loads raises RecursionError (not a ValueError) on JSON nested this deep: a 401, not a 500.
+    "claims nested past the parser's depth": (lambda em, t, api: _deeply_nested(t, claims=True), "not JSON"),
+    "header nested past the parser's depth": (lambda em, t, api: _deeply_nested(t, claims=False), "not JSON"),
 }
 
 
@@ -215,6 +227,26 @@ def test_a_bad_token_is_refused_with_401_invalid_token_and_a_reason(
     assert (status, headers["WWW-Authenticate"]) == (401, 'Bearer error="invalid_token"')
     # The same answer whichever check failed: nothing in it helps an attacker.
     assert body == {"error": "invalid_token", "error_description": "The bearer token is not valid for this API."}
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [{"header": {"kid": "k" * 10_000}}, {"header": {"alg": "x" * 10_000}}, {"claims": {"aud": "a" * 10_000}},
+     {"claims": {"ver": "v" * 10_000}}, {"claims": {"tid": "t" * 10_000}}, {"claims": {"iss": "i" * 10_000}}],
+)  # fmt: skip
+def test_a_refusal_reason_carries_at_most_a_few_dozen_characters_of_a_forged_value(
+    azure_emulator: AzureEmulator, forged: dict[str, dict[str, str]]
+) -> None:
+    """The claims and header are checked before the signature, so a forged token chooses them; the reason
+    (logged on every refusal) cuts each to 80 characters instead of carrying kilobytes into the log."""
+    api = new_api(azure_emulator)
+    token = app_token(azure_emulator, api)
+    token = with_header(token, **forged.get("header", {}))
+    token = with_claims(token, **forged.get("claims", {}))
+    with pytest.raises(TokenValidationError) as refused:
+        validator_for(azure_emulator, api).validate(token)
+    assert len(refused.value.reason) < 400, refused.value.reason
+    assert "..." in refused.value.reason
 
 
 def test_an_unknown_kid_costs_exactly_one_key_refetch(azure_emulator: AzureEmulator) -> None:

@@ -162,3 +162,70 @@ def test_a_forked_child_listens_for_itself(azure_emulator, webhook_api, redis_se
         assert os.read(done_read, 100) == b"rotated"
     finally:
         os.waitpid(pid, 0)
+
+
+def test_nothing_published_on_the_channel_stops_a_worker_listening(azure_emulator, webhook_api, redis_server, process):
+    """Anyone who can publish on the Redis channel chooses the message: JSON nested past the parser's depth,
+    a message larger than any invalidation, JSON of the wrong shape and bytes that are not JSON are each
+    dropped, and the worker still hears the next real invalidation."""
+    import redis
+
+    prefix = f"t-{uuid.uuid4().hex[:6]}:"
+    first, first_events = process(RedisSecretCache(redis_server.url, prefix=prefix), cache_seconds=3600)
+    second, _ = process(RedisSecretCache(redis_server.url, prefix=prefix), cache_seconds=3600)
+    name = _name()
+    azure_emulator.vault.set_secret(name, "old")
+    assert first.get(name) == second.get(name) == "old"  # both listening
+    client = redis.Redis.from_url(redis_server.url)
+    try:
+        for poison in (b"[" * 100_000, b'{"v": "' + b"x" * 10_000 + b'"}', b'{"v": 1}', b"\xff\xfe not json", b"[]"):
+            client.publish(f"{prefix}invalidations", poison)
+    finally:
+        client.close()
+    azure_emulator.vault.set_secret(name, "new")
+    assert _deliver(azure_emulator, webhook_api, first_events, name)[0] == 200
+    wait_until(lambda: second.get(name) == "new", timeout=5)
+
+
+def test_two_workers_handling_one_delivery_at_once_act_on_it_once(azure_emulator, webhook_api, redis_server, process):
+    """Event Grid may deliver one event twice at the same moment (a retry after a slow answer), to two workers:
+    the replay memory claims the event with the shared cache's set-if-absent before acting, so exactly one acts
+    and the other answers that it was replayed, every time."""
+    import threading
+
+    prefix = f"t-{uuid.uuid4().hex[:6]}:"
+    workers = [process(RedisSecretCache(redis_server.url, prefix=prefix), cache_seconds=3600)[1] for _ in range(2)]
+    token = azure_emulator.event_grid.token(webhook_api.app_id_uri, azure_emulator.tenant_id)
+    headers = {**JSON, "Authorization": f"Bearer {token}"}
+    for _ in range(10):
+        body = event_grid_body(secret_event(azure_emulator.vault.url, _name()))
+        barrier = threading.Barrier(2)
+        answers: list[dict[str, int]] = []
+
+        def deliver(events: RotationEvents, body: bytes, barrier: threading.Barrier, answers: list) -> None:
+            barrier.wait()
+            status, _, answer = events.handle_delivery("POST", headers, body)
+            assert status == 200
+            answers.append(json.loads(answer))
+
+        threads = [threading.Thread(target=deliver, args=(events, body, barrier, answers)) for events in workers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        assert sorted((a["ignored"] + a["invalidated"], a["replayed"]) for a in answers) == [(0, 1), (1, 0)]
+
+
+@pytest.mark.parametrize("key", ["REQUIRED_ROLES", "ALLOWED_CLIENT_IDS", "ALLOWED_ORIGINS"])
+def test_an_empty_list_that_would_let_anyone_deliver_is_refused(azure_emulator, webhook_api, key):
+    """Without a required role, any app Event Grid can get a token for this audience (any that does not
+    require user assignment) could deliver forged Key Vault events: an empty list is a ConfigError, not
+    "accept all"."""
+    from appauth_core import ConfigError
+
+    with pytest.raises(ConfigError, match=r"EVENTS\['" + key + r"'\] cannot be empty") as refused:
+        read_events(
+            {"AUDIENCE": webhook_api.app_id_uri, "TENANT_ID": azure_emulator.tenant_id, key: []},
+            spell="EVENTS['{}']",
+        )
+    assert refused.value.key == f"EVENTS['{key}']"

@@ -83,6 +83,10 @@ def test_cloud_events_handshake_allows_event_grid_only(site):
     assert allowed.headers["WebHook-Allowed-Origin"] == "eventgrid.azure.net"
     assert allowed.headers["WebHook-Allowed-Rate"] == "120"
     assert "POST" in allowed.headers["Allow"]
+    for odd in ("\u00b2", "0", "-5", "9" * 40, "12 34"):  # "\u00b2".isdigit() is True, and int() refuses it
+        unlimited = requests.options(site + WEBHOOK, headers={"WebHook-Request-Origin": "eventgrid.azure.net",
+                                                              "WebHook-Request-Rate": odd}, timeout=30)  # fmt: skip
+        assert (unlimited.status_code, unlimited.headers["WebHook-Allowed-Rate"]) == (200, "*"), odd
     other = requests.options(site + WEBHOOK, headers={"WebHook-Request-Origin": "evil.example"}, timeout=30)
     assert other.status_code == 403 and "WebHook-Allowed-Origin" not in other.headers
     assert requests.options(site + WEBHOOK, timeout=30).status_code == 400
