@@ -4,6 +4,7 @@ names the principal the token was for, the server and the user, and lists the th
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -34,6 +35,21 @@ def is_refused_sign_in(kind: str, error: BaseException) -> bool:
         return code in _MYSQL_REFUSALS
     text = f"{getattr(error, 'sqlstate', '') or ''} {getattr(error, 'pgcode', '') or ''} {error}".lower()
     return any(marker.lower() in text for marker in _POSTGRESQL_REFUSALS)
+
+
+def forget_connection(error: BaseException) -> None:
+    """psycopg 3 keeps the failed connection on its error (``error.pgconn``, whose ``password`` is the token and
+    whose repr shows it) after any failure past the password exchange ("database does not exist", too many
+    connections): drop it from ``error`` and from every error it was raised from or during. The message, the
+    SQLSTATE and the server's diagnostics stay."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if getattr(current, "_pgconn", None) is not None:
+            with contextlib.suppress(AttributeError, TypeError):
+                current._pgconn = None  # type: ignore[attr-defined]
+        current = current.__cause__ or current.__context__
 
 
 def describe_principal(token: str) -> str:
@@ -86,6 +102,7 @@ def connect_with_token(
         return connect(token.value)
     except Exception as error:
         if not is_refused_sign_in(kind, error):
+            forget_connection(error)
             raise
         refused = sign_in_error(
             kind,

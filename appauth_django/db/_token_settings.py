@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured  # type: ignore[import-untyped]
@@ -39,6 +39,20 @@ def alias_of(settings_dict: Mapping[str, Any]) -> str:
 
 def setting(alias: str, *keys: str) -> str:
     return f"DATABASES[{alias!r}]" + "".join(f"[{key!r}]" for key in keys)
+
+
+def tls_options(
+    settings_dict: Mapping[str, Any], alias: str, require: Callable[..., None], option: str
+) -> dict[str, Any]:
+    """A copy of the entry's ``OPTIONS`` with ``require`` (``require_postgresql_tls`` / ``require_mysqlclient_tls``)
+    applied, for ``dbshell``'s client: the same TLS as the app's own connections. ``ImproperlyConfigured`` names
+    ``OPTIONS[option]`` when the entry allows a connection without TLS."""
+    options: MutableMapping[str, Any] = dict(settings_dict.get("OPTIONS") or {})
+    try:
+        require(options, key=setting(alias, "OPTIONS", option))
+    except AppAuthError as error:
+        raise ImproperlyConfigured(str(error)) from None
+    return dict(options)
 
 
 PASSWORD_SET = "appauth.E030"

@@ -155,7 +155,8 @@ import json, django
 django.setup()
 from django.db import connection
 args, env = connection.client.settings_to_cmd_args_env(connection.settings_dict, [])
-print(json.dumps({"args": args, "env": {name: value[:3] for name, value in env.items()}}))
+secret = {"PGPASSWORD", "MYSQL_PWD"}
+print(json.dumps({"args": args, "env": {name: value[:3] if name in secret else value for name, value in env.items()}}))
 """
 
 
@@ -174,4 +175,42 @@ def test_dbshell_passes_the_token_in_the_environment_never_on_the_command_line(
     if backend == "mysql":
         assert "--enable-cleartext-plugin" in shown["args"]
     else:
-        assert shown["env"]["PGSSLMODE"] == "ver"  # the entry's own verify-full is kept
+        assert shown["env"]["PGSSLMODE"] == "verify-full"  # the entry's own, kept
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "mysql"])
+def test_dbshell_checks_the_server_as_the_app_does(databases: Databases, backend: str) -> None:
+    """An entry without TLS options: dbshell's client checks the server's certificate against certifi's CAs,
+    as the app's connections do (psql: PGSSLMODE=verify-full, PGSSLROOTCERT; mysql: --ssl-ca and
+    --ssl-verify-server-cert), so the token in its environment goes to no one else."""
+    import certifi
+
+    process = subprocess.run(
+        [PYTHON, "-c", INSPECT_CLIENT], cwd=REPO, capture_output=True, text=True, timeout=60,
+        env=databases.env(DB_BACKEND=backend, DB_OPTIONS="{}",
+                          DJANGO_SETTINGS_MODULE="tests.databases.django_project.settings"),
+    )  # fmt: skip
+    assert process.returncode == 0, process.stderr
+    shown = json.loads(process.stdout)
+    if backend == "postgresql":
+        assert (shown["env"]["PGSSLMODE"], shown["env"]["PGSSLROOTCERT"]) == ("verify-full", certifi.where())
+    else:
+        assert {"--ssl", "--ssl-verify-server-cert", f"--ssl-ca={certifi.where()}"} <= set(shown["args"])
+
+
+@pytest.mark.parametrize(("backend", "options", "words"), [
+    ("postgresql", {"sslmode": "prefer"}, "DATABASES['default']['OPTIONS']['sslmode'] is 'prefer'"),
+    ("mysql", {"ssl_mode": "DISABLED"}, "DATABASES['default']['OPTIONS']['ssl_mode'] is 'DISABLED'"),
+])  # fmt: skip
+def test_dbshell_refuses_a_mode_that_may_send_the_token_without_tls(
+    databases: Databases, backend: str, options: dict[str, str], words: str
+) -> None:
+    process = subprocess.run(
+        [PYTHON, "-m", "django", "dbshell", "--settings=tests.databases.django_project.settings", "--",
+         *SHELL_QUERY[backend]],
+        cwd=REPO, env=databases.env(DB_BACKEND=backend, DB_OPTIONS=json.dumps(options)), capture_output=True,
+        text=True, timeout=60,
+    )  # fmt: skip
+    assert process.returncode != 0
+    assert words in process.stderr, process.stderr[-2000:]
+    assert "eyJ" not in process.stderr + process.stdout

@@ -187,13 +187,42 @@ def test_a_connection_that_may_skip_tls_is_refused_before_any_token_is_sent(
     engine.dispose()
 
 
-def test_pymysql_without_tls_settings_gets_a_verifying_context(databases: Databases, azure_emulator_env: Any) -> None:
-    """PyMySQL would connect in the clear; with no ssl given it gets the system's CAs, which do not know the
-    test CA, so the sign-in fails on the certificate, before any token is sent."""
-    engine = use_token_password(create_engine(url(databases, "mysql+pymysql")))
-    with pytest.raises(sqlalchemy.exc.OperationalError, match="CERTIFICATE_VERIFY_FAILED"):
+@pytest.mark.parametrize("driver", SYNC)
+def test_without_tls_settings_the_servers_certificate_is_checked(
+    databases: Databases, azure_emulator_env: Any, driver: str
+) -> None:
+    """The token is the password: with no TLS settings every driver checks the server's certificate (libpq's
+    verify-full and mysqlclient's VERIFY_IDENTITY against certifi's CAs, PyMySQL a default context), so a
+    server with a certificate from a CA nobody trusts (here: the test CA) gets no token, where "require"
+    would have sent it to whoever answered."""
+    engine = use_token_password(create_engine(url(databases, driver).split("?")[0]))
+    with pytest.raises(sqlalchemy.exc.OperationalError, match=r"(?i)certificate verify failed|self-signed"):
         engine.connect()
     engine.dispose()
+
+
+def test_a_failure_after_sign_in_keeps_no_token_on_the_error(databases: Databases, azure_emulator_env: Any) -> None:
+    """psycopg 3 keeps the failed connection on its error (``pgconn``: its password is the token, and its repr
+    shows it) when the server refuses after the password exchange, e.g. a database that does not exist; the
+    error reaches the app without it, its message intact."""
+    from appauth_core import AzureServiceTokenProvider
+    from appauth_core.databases import DEFAULT_RESOURCE
+
+    token = AzureServiceTokenProvider().get_access_token(DEFAULT_RESOURCE)  # the one the engine will send
+    engine = use_token_password(create_engine(url(databases, "postgresql+psycopg").replace("/appauth?", "/nowhere?")))
+    with pytest.raises(sqlalchemy.exc.OperationalError, match='database "nowhere" does not exist') as caught:
+        engine.connect()
+    engine.dispose()
+    chain: list[BaseException] = []
+    error: BaseException | None = caught.value
+    while error is not None and len(chain) < 10:
+        chain.append(error)
+        error = error.__cause__ or error.__context__
+    assert any(type(error).__module__.startswith("psycopg") for error in chain)  # the driver's error, kept
+    for error in chain:
+        assert getattr(error, "pgconn", None) is None
+        assert token not in repr(error) and token not in str(error)
+        assert not any(token in repr(value) for value in vars(error).values())
 
 
 def test_an_unsupported_driver_is_refused(azure_emulator_env: Any) -> None:

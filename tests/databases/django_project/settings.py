@@ -39,6 +39,8 @@ else:
         "USER": USER,
         "OPTIONS": {"ssl": {"ca": os.environ["DB_MARIADB_CA"]}},
     }
+if os.environ.get("DB_OPTIONS"):  # in place of the TLS options above
+    DATABASE["OPTIONS"] = json.loads(os.environ["DB_OPTIONS"])
 DATABASE["CONN_MAX_AGE"] = json.loads(os.environ.get("DB_CONN_MAX_AGE", "0"))
 DATABASE["CONN_HEALTH_CHECKS"] = os.environ.get("DB_HEALTH_CHECKS") == "1"
 if os.environ.get("DB_POOL"):
