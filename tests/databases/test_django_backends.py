@@ -90,19 +90,23 @@ def test_django_pool_opens_later_connections_with_a_current_token(databases: Dat
     assert report["distinct_connections_seen"] >= SHORT_LIFETIME * LIFETIMES / 3
 
 
-def test_another_principals_user_is_refused_with_advice(databases: Databases) -> None:
+@pytest.mark.parametrize(("backend", "create"), [("postgresql", "pgaadauth_create_principal"),
+                                                  ("mysql", "CREATE AADUSER")])  # fmt: skip
+def test_another_principals_user_is_refused_with_advice(databases: Databases, backend: str, create: str) -> None:
     """USER names a database user that mirrors another principal (the app registration): the server refuses
-    the managed identity's token, and the error names the principal, the server, the user and the fixes."""
-    report = drive(databases, "--no-migrate", "--seconds", "0", DB_BACKEND="postgresql", DB_USER=APP_USER)
+    the managed identity's token, and the error names the principal, the server, the user and the fixes; the
+    app may catch it as appauth's DatabaseSignInError or as Django's OperationalError."""
+    report = drive(databases, "--no-migrate", "--seconds", "0", DB_BACKEND=backend, DB_USER=APP_USER)
     text = " ".join(report["failures"])
     assert report["whoami"] is None
     object_id = databases.emulator.directory.system_identity.object_id
+    server = databases.postgresql if backend == "postgresql" else databases.mariadb
     for expected in (
-        "DatabaseSignInError",
-        f"127.0.0.1:{databases.postgresql.port}",
+        "(is OperationalError, DatabaseSignInError)",  # caught as either: Django's database error, or ours
+        f"127.0.0.1:{server.port}",
         repr(APP_USER),
         object_id,
-        "pgaadauth_create_principal",
+        create,
         "DATABASES['default']['USER']",
     ):
         assert expected in text, expected

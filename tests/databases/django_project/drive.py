@@ -94,8 +94,15 @@ class Response:
 def _current_error() -> str:
     import sys
 
+    from django.db import OperationalError
+
+    from appauth_core import DatabaseSignInError
+
     error = sys.exc_info()[1]
-    return f"{type(error).__name__}: {error}" if error is not None else "?"
+    if error is None:
+        return "?"
+    kinds = [kind.__name__ for kind in (OperationalError, DatabaseSignInError) if isinstance(error, kind)]
+    return f"{type(error).__name__} (is {', '.join(kinds) or 'neither'}): {error}"
 
 
 def _backend_id(connection: object) -> object:

@@ -11,8 +11,10 @@ from typing import Any
 
 from django.db.backends.mysql import base  # type: ignore[import-untyped]
 
+from appauth_core import DatabaseSignInError
 from appauth_core.databases import MYSQL, connect_with_token, require_mysqlclient_tls
 
+from ..._sign_in_error import for_django
 from ..._token_settings import server_of, setting, token_password
 from .client import DatabaseClient
 
@@ -35,11 +37,14 @@ class DatabaseWrapper(base.DatabaseWrapper):  # type: ignore[misc]
         def connect(token: str) -> Any:
             return parent({**conn_params, "password": token})
 
-        return connect_with_token(
-            MYSQL,
-            connect,
-            password,
-            user=str(self.settings_dict.get("USER") or ""),
-            server=server_of(self.settings_dict, DEFAULT_PORT),
-            user_setting=setting(self.alias, "USER"),
-        )
+        try:
+            return connect_with_token(
+                MYSQL,
+                connect,
+                password,
+                user=str(self.settings_dict.get("USER") or ""),
+                server=server_of(self.settings_dict, DEFAULT_PORT),
+                user_setting=setting(self.alias, "USER"),
+            )
+        except DatabaseSignInError as refused:
+            raise for_django(refused) from None

@@ -14,8 +14,10 @@ from typing import Any
 
 from django.db.backends.postgresql import base  # type: ignore[import-untyped]
 
+from appauth_core import DatabaseSignInError
 from appauth_core.databases import POSTGRESQL, TokenPassword, connect_with_token, require_postgresql_tls
 
+from ..._sign_in_error import for_django
 from ..._token_settings import server_of, setting, token_password
 from .client import DatabaseClient
 
@@ -67,14 +69,17 @@ class _TokenPoolOptions(dict):  # type: ignore[type-arg]
 def sign_in(
     connect: Callable[[str], Any], password: TokenPassword, settings_dict: Mapping[str, Any], alias: str
 ) -> Any:
-    return connect_with_token(
-        POSTGRESQL,
-        connect,
-        password,
-        user=str(settings_dict.get("USER") or ""),
-        server=server_of(settings_dict, DEFAULT_PORT),
-        user_setting=setting(alias, "USER"),
-    )
+    try:
+        return connect_with_token(
+            POSTGRESQL,
+            connect,
+            password,
+            user=str(settings_dict.get("USER") or ""),
+            server=server_of(settings_dict, DEFAULT_PORT),
+            user_setting=setting(alias, "USER"),
+        )
+    except DatabaseSignInError as refused:
+        raise for_django(refused) from None
 
 
 def token_connection_class(chosen: type | None, settings_dict: Mapping[str, Any], alias: str) -> type:
