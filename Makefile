@@ -26,7 +26,7 @@ dist: install
 	$(PY) -m build --outdir dist .
 	$(VENV)/bin/twine check --strict dist/*
 
-## matrix: tests/django on Django 4.2 and 5.2, tests/flask on Flask 3.0 and 3.1, against the built wheel (noxfile.py)
+## matrix: tests/django and the Django database backends on Django 4.2 and 5.2, tests/flask and Flask-SQLAlchemy on Flask 3.0 and 3.1, against the built wheel (noxfile.py)
 matrix: install tools dist
 	$(TEST_ENV) $(VENV)/bin/nox
 

@@ -1,4 +1,4 @@
-"""The version matrix: each framework's test folder against the built wheel, on each supported release.
+"""The version matrix: each framework's tests (``FOLDERS``) against the built wheel, on each supported release.
 
 ``make matrix`` builds the wheel (``make dist``) and runs every session with the tools the suite needs
 (``APPAUTH_AZ_CLI``, ``APPAUTH_AZURITE_BLOB``, ``APPAUTH_REQUIRE_TOOLS``); ``nox -s "django(4.2)"`` runs one.
@@ -22,7 +22,13 @@ FLASK_VERSIONS = ["3.0", "3.1"]
 # Extras of appauth the framework folders exercise (the emulator, the .aio clients, the Redis cache, httpx for
 # the downstream APIs' async client), and those only one framework's folder needs (the DRF classes).
 SHARED_EXTRAS = ["testing", "aio", "redis", "httpx"]
-FRAMEWORK_EXTRAS = {"django": ["rest-framework"], "flask": []}
+FRAMEWORK_EXTRAS = {"django": ["rest-framework", "postgresql", "mysql"], "flask": ["postgresql", "mysql", "sqlalchemy"]}
+# Each framework's folder, and its part of the passwordless-database suite (real PostgreSQL and MariaDB): the
+# backends and dbshell on each Django, Flask-SQLAlchemy on each Flask.
+FOLDERS = {
+    "django": ["tests/django", "tests/databases/test_django_backends.py"],
+    "flask": ["tests/flask", "tests/databases/test_flask_sqlalchemy.py"],
+}
 # The dev extra's tools that no framework test uses: the linter and the browser tests' driver. (mypy stays:
 # the typed-accessor tests run it on a user's view against the installed package.)
 NOT_TEST_TOOLS = {"ruff", "playwright"}
@@ -50,9 +56,9 @@ def _test_tools() -> list[str]:
     return tools
 
 
-def _run_folder(session: nox.Session, framework: str, version: str, folder: str) -> None:
+def _run_folders(session: nox.Session, framework: str, version: str) -> None:
     """Installs the wheel with the framework's extra and the shared extras, ``framework`` ``version``.* and
-    the test tools into a fresh venv, then runs ``folder`` and the installed-package check from the
+    the test tools into a fresh venv, then runs its ``FOLDERS`` and the installed-package check from the
     checkout with pytest's append import mode: ``tests`` is importable, ``appauth_*`` come from the wheel.
     (The servers some tests start get ``PYTHONPATH`` set to the checkout by the tests themselves.)"""
     wheel = _wheel()
@@ -68,7 +74,7 @@ def _run_folder(session: nox.Session, framework: str, version: str, folder: str)
     session.run(
         "pytest",
         "--import-mode=append",
-        folder,
+        *FOLDERS[framework.lower()],
         "tests/packaging/test_installed_package.py",
         *session.posargs,
         env={"APPAUTH_TEST_INSTALLED": str(wheel)},
@@ -78,12 +84,12 @@ def _run_folder(session: nox.Session, framework: str, version: str, folder: str)
 @nox.session
 @nox.parametrize("version", DJANGO_VERSIONS, ids=DJANGO_VERSIONS)
 def django(session: nox.Session, version: str) -> None:
-    """tests/django on Django ``version``."""
-    _run_folder(session, "Django", version, "tests/django")
+    """tests/django and the Django database backends on Django ``version``."""
+    _run_folders(session, "Django", version)
 
 
 @nox.session
 @nox.parametrize("version", FLASK_VERSIONS, ids=FLASK_VERSIONS)
 def flask(session: nox.Session, version: str) -> None:
-    """tests/flask on Flask ``version``."""
-    _run_folder(session, "Flask", version, "tests/flask")
+    """tests/flask and Flask-SQLAlchemy on the databases on Flask ``version``."""
+    _run_folders(session, "Flask", version)
