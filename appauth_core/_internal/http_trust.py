@@ -26,6 +26,7 @@ import ssl
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import requests
@@ -97,6 +98,8 @@ def _is_shared(context: ssl.SSLContext) -> bool:
     return any(cached is context for _, _, cached in list(_contexts.values()))
 
 
+HOSTNAME_MISMATCH = 62  # X509_V_ERR_HOSTNAME_MISMATCH: a certificate for another host
+CERT_HAS_EXPIRED = 10  # X509_V_ERR_CERT_HAS_EXPIRED
 CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 """What requests reads for its CA bundle, in its order (``Session.merge_environment_settings``)."""
 
@@ -104,6 +107,38 @@ CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 def bundle_variable(location: str) -> str | None:
     """The environment variable that named ``location`` as the CA bundle, if one did."""
     return next((name for name in CA_BUNDLE_VARIABLES if os.environ.get(name) == location), None)
+
+
+def causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and what it wraps: azure-core's ``inner_exception``, the exception chain, urllib3's
+    ``MaxRetryError.reason`` and exceptions passed as arguments (requests wraps urllib3's that way)."""
+    pending, seen = [exc], set()
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        wrapped = [getattr(current, "inner_exception", None), getattr(current, "reason", None)]
+        wrapped += [current.__cause__, current.__context__, *current.args]
+        pending += [item for item in wrapped if isinstance(item, BaseException)]
+
+
+def ca_bundle_advice(certificate_of: str) -> tuple[str, str]:
+    """What to do about a certificate of ``certificate_of`` (e.g. "the vault") that the CA bundle in use does
+    not trust, naming that bundle and what chose it; and the variable to change."""
+    variable = bundle_variable(os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or "")
+    if variable is not None:
+        advice = (
+            f"The CA bundle in use is {os.environ[variable]} ({variable}): add the certificate authority that issued "
+            f"{certificate_of}'s certificate to it, or point {variable} at a bundle that has it"
+        )
+    else:
+        advice = (
+            f"The CA bundle in use is certifi's ({DEFAULT_CA_BUNDLE_PATH}): point REQUESTS_CA_BUNDLE at a bundle that "
+            f"also holds the certificate authority that issued {certificate_of}'s certificate"
+        )
+    return f"{advice} (behind a proxy that inspects TLS, that proxy's CA)", variable or "REQUESTS_CA_BUNDLE"
 
 
 def unreadable_bundle(location: str, exc: OSError, origin: str) -> CaBundleError:

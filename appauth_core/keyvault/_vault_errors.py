@@ -12,19 +12,18 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
-import os
 import socket
 import ssl
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import requests
 import urllib3.exceptions
 from azure.core.exceptions import AzureError, ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
-from requests.adapters import DEFAULT_CA_BUNDLE_PATH
 
-from .._internal.http_trust import bundle_variable
+from .._internal.http_trust import CERT_HAS_EXPIRED, HOSTNAME_MISMATCH, ca_bundle_advice
+from .._internal.http_trust import causes as all_causes
 from .._internal.setting_names import setting_name
 from ..errors import (
     KeyVaultError,
@@ -39,8 +38,6 @@ from ._references import DEFAULT_VAULT_SUFFIX, SecretRef
 
 TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 ROLE = "Key Vault Secrets User"
-_HOSTNAME_MISMATCH = 62  # X509_V_ERR_HOSTNAME_MISMATCH
-_CERT_HAS_EXPIRED = 10  # X509_V_ERR_CERT_HAS_EXPIRED
 
 
 @dataclass(frozen=True)
@@ -237,7 +234,7 @@ def _no_answer(
     """TLS, DNS, a refused connection, a proxy, a timeout: each its own advice; anything else as it was said."""
     where = f"{origin.host}:{origin.port}"
     setting = advice.address_setting(origin)
-    causes = list(_causes(exc))
+    causes = list(all_causes(exc))
     verify = _first(causes, ssl.SSLCertVerificationError)
     if verify is not None:
         problem, setting = _untrusted(verify, where, setting)
@@ -266,31 +263,18 @@ def _no_answer(
 
 def _untrusted(error: ssl.SSLCertVerificationError, where: str, address_setting: str | None) -> tuple[str, str | None]:
     reason = ": ".join(part for part in (error.reason, error.verify_message) if part) or str(error)
-    if error.verify_code == _HOSTNAME_MISMATCH:
+    if error.verify_code == HOSTNAME_MISMATCH:
         return (
             f"the TLS certificate at {where} is not for that host ({reason}): check the host in "
             f"{address_setting or 'the reference'}"
         ), address_setting
-    if error.verify_code == _CERT_HAS_EXPIRED:
+    if error.verify_code == CERT_HAS_EXPIRED:
         return (
             f"the TLS certificate at {where} has expired ({reason}): check this machine's clock, and any proxy on "
             "the way that inspects TLS"
         ), None
-    variable = bundle_variable(os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or "")
-    if variable is not None:
-        bundle = (
-            f"The CA bundle in use is {os.environ[variable]} ({variable}): add the certificate authority that issued "
-            f"the vault's certificate to it, or point {variable} at a bundle that has it"
-        )
-    else:
-        bundle = (
-            f"The CA bundle in use is certifi's ({DEFAULT_CA_BUNDLE_PATH}): point REQUESTS_CA_BUNDLE at a bundle that "
-            "also holds the certificate authority that issued the vault's certificate"
-        )
-    return (
-        f"the TLS connection to {where} failed, its TLS certificate is not trusted ({reason}). {bundle} (behind "
-        "a proxy that inspects TLS, that proxy's CA)"
-    ), variable or "REQUESTS_CA_BUNDLE"
+    bundle, variable = ca_bundle_advice("the vault")
+    return f"the TLS connection to {where} failed, its TLS certificate is not trusted ({reason}). {bundle}", variable
 
 
 def _name_advice(origin: VaultOrigin, advice: VaultAdvice) -> str:
@@ -305,21 +289,6 @@ def _name_advice(origin: VaultOrigin, advice: VaultAdvice) -> str:
         f"check the vault's name {where}, and that this machine's DNS resolves it (a vault behind a private "
         "endpoint needs its privatelink DNS zone)"
     )
-
-
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    """``exc`` and what it wraps: azure-core's ``inner_exception``, the exception chain, urllib3's
-    ``MaxRetryError.reason`` and exceptions passed as arguments (requests wraps urllib3's that way)."""
-    pending, seen = [exc], set()
-    while pending:
-        current = pending.pop(0)
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        wrapped = [getattr(current, "inner_exception", None), getattr(current, "reason", None)]
-        wrapped += [current.__cause__, current.__context__, *current.args]
-        pending += [item for item in wrapped if isinstance(item, BaseException)]
 
 
 def _first(causes: list[BaseException], *types: type[BaseException]) -> Any:

@@ -26,6 +26,7 @@ from appauth_core import (
     SecretAccessDeniedError,
     SecretNotFoundError,
     SourceUnavailableError,
+    TokenEndpointError,
     VaultNotAllowedError,
 )
 from appauth_core._internal.http_sessions import new_session
@@ -107,6 +108,25 @@ def test_the_same_bundle_breaks_a_service_principal_sign_in_the_same_way(
     assert caught.value.setting == "CURL_CA_BUNDLE"
     assert "CURL_CA_BUNDLE names the CA bundle" in str(caught.value)
     assert azure_emulator.counters["entra"] == 0
+
+
+def test_an_entra_certificate_this_machine_does_not_trust_names_the_ca_bundle(
+    azure_emulator: AzureEmulator, azure_emulator_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Behind a proxy that inspects TLS (here: the emulator's own CA, which certifi lacks), a service principal's
+    sign-in says that the sign-in endpoint's certificate is not trusted, which CA bundle is in use and what
+    chose it, and what to do: not "check the network"."""
+    _, signing_in = service_principal(azure_emulator, "untrusted-entra")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())  # the public CAs only: not the emulator's
+
+    with pytest.raises(TokenEndpointError) as caught:
+        signing_in.get_access_token(VAULT)
+
+    message = str(caught.value)
+    assert "its TLS certificate is not trusted (CERTIFICATE_VERIFY_FAILED: unable to get local issuer" in message
+    assert f"The CA bundle in use is {certifi.where()} (REQUESTS_CA_BUNDLE)" in message
+    assert "behind a proxy that inspects TLS, that proxy's CA" in message
+    assert "Check the network" not in message
 
 
 def test_a_bundle_that_holds_no_certificate_is_named(

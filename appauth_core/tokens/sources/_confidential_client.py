@@ -23,12 +23,14 @@ instance discovery would call the public cloud from an air-gapped one.
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import urlsplit
 
 import msal  # type: ignore[import-untyped,unused-ignore]
 import requests
@@ -38,6 +40,7 @@ from urllib3.util.retry import Retry
 from ..._internal import fork_safety, http_limits
 from ..._internal.frame_locals import withhold_tracebacks
 from ..._internal.http_sessions import new_session
+from ..._internal.http_trust import CERT_HAS_EXPIRED, HOSTNAME_MISMATCH, ca_bundle_advice, causes
 from ...errors import TokenEndpointError
 from ._base import SourceToken, TokenRequest, is_valid_tenant
 from ._redaction import redact
@@ -423,6 +426,10 @@ class ConfidentialClients:
             reason = (
                 f"Nothing was sent: {detail}. Check the cloud's authority host (AzureAdInstance, AZURE_AUTHORITY_HOST)."
             )
+        elif (untrusted := _untrusted_certificate(exc)) is not None:
+            bundle, _ = ca_bundle_advice(urlsplit(authority).netloc or authority)
+            why = ": ".join(part for part in (untrusted.reason, untrusted.verify_message) if part) or str(untrusted)
+            reason = f"Could not reach {authority}: its TLS certificate is not trusted ({why}). {bundle}."
         else:
             reason = f"Could not reach {authority}: {detail}. Check the network, proxy and cloud."
         return self.error(request, authority, reason)
@@ -455,6 +462,15 @@ class ConfidentialClients:
             authority=authority,
             method=self.method,
         )
+
+
+def _untrusted_certificate(exc: Exception) -> ssl.SSLCertVerificationError | None:
+    """The certificate verification failure behind ``exc``, unless it is one a CA bundle cannot fix (a
+    certificate for another host, or an expired one: the generic advice fits those)."""
+    found = next((cause for cause in causes(exc) if isinstance(cause, ssl.SSLCertVerificationError)), None)
+    if found is None or found.verify_code in (HOSTNAME_MISMATCH, CERT_HAS_EXPIRED):
+        return None
+    return found
 
 
 def _exception_detail(exc: Exception, credential: Credential) -> str:
