@@ -49,8 +49,9 @@ def use_token_password(engine: E, resource: str | None = None, provider: AzureSe
     ``resource`` (default: ``https://ossrdbms-aad.database.windows.net``, or the sovereign cloud's matching
     the provider's ``azure_ad_instance``) from ``provider`` (default: ``AzureServiceTokenProvider()``) as the
     password of every new connection. The engine's URL names the user (the principal's name on the server)
-    and no password. TLS is required (``sslmode=require`` / ``ssl_mode=REQUIRED`` / a default SSL context
-    unless the URL or ``connect_args`` choose a stricter one); a refused sign-in is raised as
+    and no password. TLS is required and the server's certificate checked (``sslmode=verify-full`` /
+    ``ssl_mode=VERIFY_IDENTITY`` with certifi's CAs, a default SSL context for PyMySQL and aiomysql, unless the
+    URL or ``connect_args`` choose; a mode without TLS is refused); a refused sign-in is raised as
     ``DatabaseSignInError``. Call it before the first connection and after any other ``do_connect``
     listener (it makes the connection itself). Returns ``engine``. Since 0.2."""
     sync_engine = getattr(engine, "sync_engine", engine)

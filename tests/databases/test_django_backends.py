@@ -72,15 +72,20 @@ def test_conn_max_age_reconnects_with_a_current_token(databases: Databases, shor
     assert report["distinct_connections_seen"] >= SHORT_LIFETIME * LIFETIMES / 1.5
 
 
+def _django_version() -> int:
+    """The Django the test project runs on (the matrix's), as major * 100 + minor."""
+    found = subprocess.run(
+        [PYTHON, "-c", "import django; print(django.VERSION[0] * 100 + django.VERSION[1])"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return int(found)
+
+
 def test_django_pool_opens_later_connections_with_a_current_token(databases: Databases, short_tokens: int) -> None:
     """Django 5.1+'s pool (OPTIONS["pool"]) builds its connection arguments once; its connections live at most
     2 s (max_lifetime), so it opens new ones all through the run, long after the token it started with
     expired."""
-    django_version = subprocess.run(
-        [PYTHON, "-c", "import django; print(django.VERSION[0] * 100 + django.VERSION[1])"],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    if int(django_version) < 501:
+    if _django_version() < 501:
         pytest.skip("Django < 5.1 has no connection pool")
     report = drive(
         databases, "--seconds", str(SHORT_LIFETIME * LIFETIMES), "--interval", "0.1",
@@ -111,6 +116,21 @@ def test_another_principals_user_is_refused_with_advice(databases: Databases, ba
     ):
         assert expected in text, expected
     assert "eyJ" not in text  # no JWT in what the app shows
+
+
+def test_a_refused_sign_in_through_the_pool_is_said_as_such_not_as_a_pool_timeout(databases: Databases) -> None:
+    """psycopg_pool retries a failing connect in its own threads and then says only PoolTimeout; the backend
+    raises the refused sign-in behind it instead (the PoolTimeout as its cause), with the same advice."""
+    if _django_version() < 501:
+        pytest.skip("Django < 5.1 has no connection pool")
+    report = drive(
+        databases, "--no-migrate", "--seconds", "0", DB_BACKEND="postgresql", DB_USER=APP_USER,
+        DB_POOL=json.dumps({"min_size": 1, "max_size": 2, "timeout": 3}),
+    )  # fmt: skip
+    text = " ".join(report["failures"])
+    assert "(is OperationalError, DatabaseSignInError)" in text, text
+    assert "pgaadauth_create_principal" in text and repr(APP_USER) in text
+    assert "eyJ" not in text
 
 
 @pytest.mark.parametrize("backend", ["postgresql", "mysql"])

@@ -1,8 +1,8 @@
 """Django's MySQL ``DatabaseWrapper`` with an Entra ID token as the password of every new connection.
 
-Everything else is the stock backend's. TLS is required (``ssl_mode`` defaults to ``REQUIRED`` unless
-``OPTIONS["ssl"]`` is given): Azure's server asks for the token through the cleartext plugin, which is safe
-only over TLS (``appauth_core/databases/_tls.py``).
+Everything else is the stock backend's. TLS is required and the server's certificate checked (``ssl_mode``
+defaults to ``VERIFY_IDENTITY``, ``OPTIONS["ssl"]`` to certifi's CAs): Azure's server asks for the token through
+the cleartext plugin, which is safe only over TLS to the right server (``appauth_core/databases/_tls.py``).
 """
 
 from __future__ import annotations

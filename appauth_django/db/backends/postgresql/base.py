@@ -4,7 +4,9 @@ Everything else is the stock backend's. The token comes from the process-wide ca
 Django opens (``CONN_MAX_AGE`` reconnects, health checks, the test database), and for each connection
 Django 5.1+'s pool (``OPTIONS["pool"]``) opens: Django builds the pool's connection arguments once, so the
 token is not put there but in the pool's ``connection_class``, which asks for a current one at every connect.
-TLS is required (``sslmode`` defaults to ``require``).
+TLS is required and the server's certificate checked (``sslmode`` defaults to ``verify-full``, ``sslrootcert``
+to certifi's CAs). A refused sign-in is ``DjangoDatabaseSignInError``, also when the pool opens the connection
+(psycopg_pool would only say ``PoolTimeout``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from ..._token_settings import server_of, setting, token_password
 from .client import DatabaseClient
 
 DEFAULT_PORT = 5432
+_pool_refusals: dict[str, DatabaseSignInError] = {}  # alias -> the pool's latest refused sign-in, until one succeeds
 
 
 class DatabaseWrapper(base.DatabaseWrapper):  # type: ignore[misc]
@@ -36,7 +39,15 @@ class DatabaseWrapper(base.DatabaseWrapper):  # type: ignore[misc]
 
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
         if self._pool() is not None:  # the pool's connection class signs in (token_connection_class)
-            return super().get_new_connection(conn_params)
+            try:
+                return super().get_new_connection(conn_params)
+            except Exception as error:
+                # psycopg_pool retries a failing connect in its own threads until the wait times out, then says
+                # only PoolTimeout: a refused sign-in behind it is what the app needs to hear.
+                refused = _pool_refusals.get(self.alias)
+                if refused is None or type(error).__name__ != "PoolTimeout":
+                    raise
+                raise for_django(refused) from error
         password = token_password(self.settings_dict, self.alias)
         parent = super().get_new_connection
 
@@ -96,7 +107,13 @@ def token_connection_class(chosen: type | None, settings_dict: Mapping[str, Any]
             def connect(token: str) -> Any:
                 return super(TokenConnection, cls).connect(conninfo, **{**kwargs, "password": token})
 
-            return sign_in(connect, password, settings_dict, alias)
+            try:
+                connection = sign_in(connect, password, settings_dict, alias)
+            except DatabaseSignInError as refused:
+                _pool_refusals[alias] = refused
+                raise
+            _pool_refusals.pop(alias, None)
+            return connection
 
     TokenConnection.__qualname__ = TokenConnection.__name__ = f"Token{parent.__name__}"
     return TokenConnection
