@@ -193,7 +193,9 @@ def _identity_tasks(emulator: AzureEmulator, herd: int, make_transport: Callable
             emulator.app.secrets[0],
             authority=emulator.authority,
             disable_instance_discovery=True,
-            transport=make_transport(),
+            # The emulator's CA given to the transport: aiohttp makes its default SSL context when it is first
+            # imported, so an earlier benchmark's emulator (another CA) would otherwise be the one it trusts.
+            transport=make_transport(connection_verify=str(emulator.ca_bundle_path)),
         )
         async with credential:
             calls = (credential.get_token(VAULT_SCOPE) for _ in range(herd))
