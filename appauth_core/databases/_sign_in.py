@@ -52,6 +52,22 @@ def forget_connection(error: BaseException) -> None:
         current = current.__cause__ or current.__context__
 
 
+_UNTRUSTED = ("certificate verify failed", "self-signed certificate", "self signed certificate", "unable to get local")
+UNTRUSTED_NOTE = (
+    "appauth: the server's TLS certificate was checked (the default, since the token is the password) against "
+    "certifi's CAs unless the settings name others. For a server whose certificate comes from your own CA, give "
+    "that CA: sslrootcert (PostgreSQL) or ssl={'ca': ...} (MySQL); sslmode='require' / ssl_mode='REQUIRED' "
+    "encrypts without checking the server."
+)
+
+
+def note_untrusted_server(error: BaseException) -> None:
+    """A driver's error saying the server's certificate was not trusted gets a note (PEP 678, Python 3.11+) on
+    what appauth checked it against and what to set: the driver's message alone reads as a broken server."""
+    if hasattr(error, "add_note") and any(marker in str(error).lower() for marker in _UNTRUSTED):
+        error.add_note(UNTRUSTED_NOTE)
+
+
 def describe_principal(token: str) -> str:
     """Who a token is for, from its (unverified) claims: nothing secret."""
     try:
@@ -103,6 +119,7 @@ def connect_with_token(
     except Exception as error:
         if not is_refused_sign_in(kind, error):
             forget_connection(error)
+            note_untrusted_server(error)
             raise
         refused = sign_in_error(
             kind,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import sys
 import time
 from typing import Any
 
@@ -16,6 +17,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from appauth_core import ConfigError, DatabaseSignInError
+from appauth_core.databases._sign_in import UNTRUSTED_NOTE
 from appauth_core.sqlalchemy import use_token_password
 
 from .conftest import APP_USER, SHORT_LIFETIME, SYSTEM_IDENTITY_USER, Databases
@@ -196,9 +198,11 @@ def test_without_tls_settings_the_servers_certificate_is_checked(
     server with a certificate from a CA nobody trusts (here: the test CA) gets no token, where "require"
     would have sent it to whoever answered."""
     engine = use_token_password(create_engine(url(databases, driver).split("?")[0]))
-    with pytest.raises(sqlalchemy.exc.OperationalError, match=r"(?i)certificate verify failed|self-signed"):
+    with pytest.raises(sqlalchemy.exc.OperationalError, match=r"(?i)certificate verify failed|self-signed") as caught:
         engine.connect()
     engine.dispose()
+    if sys.version_info >= (3, 11):  # the driver's error says what appauth checked the server against (PEP 678)
+        assert UNTRUSTED_NOTE in getattr(caught.value.orig, "__notes__", []), caught.value.orig
 
 
 def test_a_failure_after_sign_in_keeps_no_token_on_the_error(databases: Databases, azure_emulator_env: Any) -> None:
