@@ -15,21 +15,17 @@ import json
 import re
 from base64 import urlsafe_b64decode, urlsafe_b64encode
 from dataclasses import dataclass
-from typing import Any
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from typing import TYPE_CHECKING, Any
 
 from ..errors import TokenValidationError
 from ._claims import shown
 
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+
 MAX_TOKEN_CHARS = 32 * 1024
 """Entra's access tokens are 1-4 KiB (at most 200 groups, then an overage claim); longer is refused unread."""
 _COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")  # alg none: no signature
-_PKCS1 = padding.PKCS1v15()
-_SHA256 = hashes.SHA256()
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +66,13 @@ def read(token: str) -> Jws:
 
 def verify_rs256(jws: Jws, key: RSAPublicKey) -> None:
     """``TokenValidationError`` unless ``key`` made ``jws.signature`` over its header and claims (RS256)."""
+    # cryptography is imported at the first signature, not with appauth_core: most processes never check one.
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
     try:
-        key.verify(jws.signature, jws.signing_input, _PKCS1, _SHA256)
+        key.verify(jws.signature, jws.signing_input, padding.PKCS1v15(), hashes.SHA256())
     except InvalidSignature:
         raise TokenValidationError(
             f"the signature does not verify with the published key {jws.header['kid']!r} (the token was altered, "

@@ -30,11 +30,9 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
-from jwt.algorithms import RSAAlgorithm
 from urllib3.util.retry import Retry
 
 from .._internal import fork_safety, http_limits
@@ -42,6 +40,9 @@ from .._internal.http_sessions import new_session
 from .._internal.single_flight import SingleFlight
 from ..errors import SigningKeysUnavailableError
 from ._caller import Version
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 logger = logging.getLogger("appauth_core")
 
@@ -258,6 +259,10 @@ def _cap(what: str) -> int:
 
 def _parse_keys(body: dict[str, Any], uri: str, unavailable: Any) -> dict[str, RSAPublicKey]:
     """The RSA signing keys of a JWKS by kid; keys of other types or uses are skipped (PyJWT reads each JWK)."""
+    # PyJWT and cryptography are imported at the first key set, not with appauth_core.
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+    from jwt.algorithms import RSAAlgorithm
+
     entries = body.get("keys")
     if not isinstance(entries, list):
         raise unavailable(f"the key set at {uri} has no 'keys' list")

@@ -9,7 +9,6 @@ call asks for are checked on every call, cached or not.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from collections.abc import Collection, Iterable
@@ -141,6 +140,8 @@ class TokenValidator:
                 pass
             box = [token]  # handed over in a box emptied by the thread: to_thread's frame keeps its arguments
             del token
+            import asyncio  # imported by the first async validation, not with appauth_core
+
             return await asyncio.to_thread(self._check_boxed, box, digest, roles, scopes)
         except BaseException:
             token = box = None  # type: ignore[assignment]  # noqa: F841 - the traceback keeps this frame: no token in it

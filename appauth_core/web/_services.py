@@ -6,7 +6,6 @@ tokens, secrets, principal, downstream APIs and caller and nothing else, since t
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -211,6 +210,8 @@ class AppAuthServices:
         return {path: _value(outcomes[reference]) for path, reference in found}
 
     async def aclose(self) -> None:
+        import asyncio  # only async apps close this way: not imported with appauth_core
+
         await asyncio.to_thread(self.close)
 
     def close(self) -> None:
