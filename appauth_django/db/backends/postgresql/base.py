@@ -19,8 +19,8 @@ from django.db.backends.postgresql import base  # type: ignore[import-untyped]
 from appauth_core import DatabaseSignInError
 from appauth_core.databases import POSTGRESQL, TokenPassword, connect_with_token, require_postgresql_tls
 
-from ..._sign_in_error import for_django
 from ..._token_settings import server_of, setting, token_password
+from ...errors import for_django
 from .client import DatabaseClient
 
 DEFAULT_PORT = 5432
